@@ -1,0 +1,56 @@
+"""Database-level setup that needs a privileged role: create the database, the extensions, grants."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+
+class DatabaseSetupError(RuntimeError):
+    """The database cannot host Skyloom; the message says what is missing."""
+
+
+def with_dbname(url: str, dbname: str) -> str:
+    return make_conninfo(url, dbname=dbname)
+
+
+def database_name(url: str) -> str:
+    return conninfo_to_dict(url).get("dbname") or "postgres"
+
+
+def ensure_database(admin_url: str, dbname: str, app_role: str | None) -> bool:
+    """Create `dbname` with AGE and pg_trgm if needed; True when it was created now."""
+    with psycopg.connect(with_dbname(admin_url, "postgres"), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    with psycopg.connect(with_dbname(admin_url, dbname), autocommit=True) as conn:
+        check_age_preloaded(conn)
+        conn.execute("CREATE EXTENSION IF NOT EXISTS age")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        if app_role and role_exists(conn, app_role):
+            role = sql.Identifier(app_role)
+            conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(sql.Identifier(dbname), role))
+            conn.execute(sql.SQL("GRANT USAGE ON SCHEMA ag_catalog TO {}").format(role))
+            conn.execute(sql.SQL("GRANT SELECT ON ag_catalog.ag_graph, ag_catalog.ag_label TO {}").format(role))
+    return not exists
+
+
+def drop_database(admin_url: str, dbname: str) -> None:
+    with psycopg.connect(with_dbname(admin_url, "postgres"), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+
+def role_exists(conn: psycopg.Connection, role: str) -> bool:
+    return conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is not None
+
+
+def check_age_preloaded(conn: psycopg.Connection) -> None:
+    libs = conn.execute("SHOW shared_preload_libraries").fetchone()[0]
+    if "age" not in [lib.strip().strip('"') for lib in libs.split(",")]:
+        raise DatabaseSetupError(
+            "Apache AGE is not in shared_preload_libraries on this server. Skyloom connects as an "
+            "unprivileged role, which cannot LOAD 'age' itself: add age to shared_preload_libraries "
+            "and restart PostgreSQL."
+        )

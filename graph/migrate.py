@@ -1,0 +1,112 @@
+"""Versioned migrations, then the graph layout (labels and their indexes) reconciled with the vocabulary.
+
+SQL migrations in `migrations/NNNN_name.sql` run once each, in order, each in its own
+transaction, under an advisory lock so that two replicas starting together do not race.
+The graph layout step runs on every migrate: it creates the graph, a label per vertex kind and
+edge type, and their indexes, and is idempotent, so a kind added to the vocabulary appears on
+the next migrate without a hand-written migration.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+from psycopg import sql
+
+from skyloom.graph import labels
+from skyloom.graph.admin import role_exists
+
+_LOCK_KEY = 0x5B7100D  # pg_advisory_lock key for migrations
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    text: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()
+
+
+def available() -> list[Migration]:
+    found = []
+    for entry in resources.files("skyloom.graph.migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            number, _, rest = entry.name.partition("_")
+            found.append(Migration(int(number), rest.removesuffix(".sql"), entry.read_text()))
+    return sorted(found, key=lambda m: m.version)
+
+
+def migrate(
+    url: str,
+    graph: str,
+    app_role: str | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> list[str]:
+    """Bring the database to the newest schema; returns the names of what was applied."""
+    labels.check_graph_name(graph)
+    applied: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET search_path = ag_catalog, \"$user\", public")
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            conn.execute(
+                "CREATE SCHEMA IF NOT EXISTS skyloom;"
+                "CREATE TABLE IF NOT EXISTS skyloom.schema_migration ("
+                " version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {row[0]: row[1] for row in conn.execute("SELECT version, checksum FROM skyloom.schema_migration")}
+            for migration in available():
+                if migration.version in done:
+                    if done[migration.version] != migration.checksum:
+                        raise RuntimeError(
+                            f"migration {migration.version:04d}_{migration.name} changed after it was applied; "
+                            "add a new migration instead of editing an applied one"
+                        )
+                    continue
+                progress(f"applying migration {migration.version:04d}_{migration.name}")
+                with conn.transaction():
+                    conn.execute(migration.text)
+                    conn.execute(
+                        "INSERT INTO skyloom.schema_migration (version, name, checksum) VALUES (%s, %s, %s)",
+                        (migration.version, migration.name, migration.checksum),
+                    )
+                applied.append(f"{migration.version:04d}_{migration.name}")
+            progress(f"reconciling graph {graph!r} with the vocabulary")
+            with conn.transaction():
+                ensure_layout(conn, graph)
+                if app_role and role_exists(conn, app_role):
+                    grant_app_role(conn, graph, app_role)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied
+
+
+def ensure_layout(conn: psycopg.Connection, graph: str) -> None:
+    if conn.execute("SELECT 1 FROM ag_catalog.ag_graph WHERE name = %s", (graph,)).fetchone() is None:
+        conn.execute("SELECT ag_catalog.create_graph(%s)", (graph,))
+    for label in labels.vertex_labels():
+        conn.execute("SELECT skyloom.ensure_vertex_label(%s, %s, %s)", (graph, label, labels.label_role(label)))
+    for label in labels.EDGE_LABELS:
+        conn.execute("SELECT skyloom.ensure_edge_label(%s, %s)", (graph, label))
+
+
+def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
+    """The API's role may read and write the graph, and only append to the change log."""
+    role, schema = sql.Identifier(app_role), sql.Identifier(graph)
+    for statement in (
+        "GRANT USAGE ON SCHEMA skyloom, {schema} TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
+        "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+        "GRANT SELECT, INSERT ON skyloom.change_log TO {role}",
+        "REVOKE UPDATE, DELETE, TRUNCATE ON skyloom.change_log FROM {role}",
+        "GRANT SELECT ON skyloom.schema_migration TO {role}",
+    ):
+        conn.execute(sql.SQL(statement).format(schema=schema, role=role))

@@ -1,0 +1,118 @@
+"""The async connection pool and what every connection needs: the agtype codec and AGE's search path.
+
+`Database` is made once in the app's lifespan and handed to whoever needs it; it also knows
+which table (by oid) holds which label, so a row read from a parent table tells its label.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from skyloom.graph import agtype, labels
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached right now; callers report it and retry later."""
+
+
+async def _configure(conn: AsyncConnection) -> None:
+    await agtype.register_async(conn)
+    # The role's default search_path should already say this; an externally managed role may not.
+    await conn.execute('SET search_path = ag_catalog, "$user", public')
+    await conn.commit()
+
+
+class Database:
+    def __init__(self, url: str, graph: str, *, min_size: int = 2, max_size: int = 20, timeout: float = 5.0) -> None:
+        self.url = url
+        self.graph = labels.check_graph_name(graph)
+        self.pool = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            configure=_configure,
+            check=AsyncConnectionPool.check_connection,
+            timeout=timeout,
+            reconnect_timeout=0,  # keep trying for ever: the database may come back
+            name="skyloom",
+        )
+        self._label_by_id: dict[int, str] = {}
+        self._table_oids: dict[str, int] = {}
+
+    async def open(self, wait_timeout: float = 10.0) -> None:
+        """Open the pool; raises DatabaseUnavailable with the reason when it cannot connect."""
+        try:
+            await self.pool.open(wait=True, timeout=wait_timeout)
+        except PoolTimeout:
+            await self.pool.close()
+            reason = await self._probe()
+            raise DatabaseUnavailable(f"cannot connect to the database: {reason}") from None
+        await self.load_labels()
+
+    async def _probe(self) -> str:
+        try:
+            conn = await AsyncConnection.connect(self.url, connect_timeout=5)
+        except psycopg.Error as exc:
+            return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        try:
+            await agtype.register_async(conn)
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            return str(exc)
+        finally:
+            await conn.close()
+        return "connections time out"
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def load_labels(self) -> None:
+        async with self.connection() as conn:
+            cur = await conn.execute(
+                "SELECT l.id, l.name FROM ag_catalog.ag_label l "
+                "JOIN ag_catalog.ag_graph g ON g.graphid = l.graph WHERE g.name = %s",
+                (self.graph,),
+            )
+            rows = await cur.fetchall()
+        if not rows:
+            raise DatabaseUnavailable(f"graph {self.graph!r} does not exist: run `skyloom db migrate`")
+        self._label_by_id = {int(label_id): name for label_id, name in rows}
+        missing = set(labels.vertex_labels()) - set(self._label_by_id.values())
+        if missing:
+            raise DatabaseUnavailable(f"graph {self.graph!r} lacks labels {sorted(missing)}: run `skyloom db migrate`")
+
+    def label_of(self, graphid: int) -> str:
+        """A graphid carries its label's id in its top 16 bits."""
+        return self._label_by_id[graphid >> 48]
+
+    def label_id(self, label: str) -> int:
+        for label_id, name in self._label_by_id.items():
+            if name == label:
+                return label_id
+        raise KeyError(label)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection; database outages surface as DatabaseUnavailable."""
+        try:
+            async with self.pool.connection() as conn:
+                conn.row_factory = tuple_row
+                yield conn
+        except PoolTimeout as exc:
+            raise DatabaseUnavailable("the database is not answering") from exc
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailable(f"lost the database connection: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,288 @@
+"""Reads: lookups, CI search, subtrees, neighbours, impact sets and history, as plain SQL over label tables.
+
+DESIGN.md section 3 measured variable-length Cypher paths at tens of seconds, so every traversal
+here is either a fixed hop or a recursive CTE over the label tables, and every looked-up
+property has an expression index (created by `skyloom.ensure_vertex_label`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from skyloom.graph import labels
+from skyloom.graph.agtype import Agtype
+from skyloom.graph.pool import Database
+from skyloom.graph.records import (
+    CHANGE_COLUMNS,
+    Change,
+    Vertex,
+    change_from_row,
+    edge_parent,
+    table,
+    vertex_parent,
+)
+
+_LIVE = "(properties ->> 'deleted'::text) = 'false'"
+MAX_IMPACT_NODES = 10_000
+
+
+@dataclass(frozen=True)
+class CiQuery:
+    """Filters of a CI search; empty collections mean "any"."""
+
+    kinds: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    tenancy_uid: str | None = None
+    compartment_uids: tuple[str, ...] | None = None  # None: any compartment; () matches nothing
+    tags: tuple[tuple[str, str], ...] = ()
+    text: str | None = None
+    include_deleted: bool = False
+
+
+@dataclass
+class Page:
+    items: list[Vertex] = field(default_factory=list)
+    has_next: bool = False
+
+
+def _like_pattern(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _ids_param(ids: list[int]) -> list[str]:
+    return [str(i) for i in ids]
+
+
+class GraphReader:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.graph = db.graph
+
+    async def _vertices(self, query: str, params: tuple | list) -> list[Vertex]:
+        async with self.db.connection() as conn:
+            cur = await conn.execute(query, params)
+            rows = await cur.fetchall()
+        label_of = self.db.label_of
+        return [Vertex(gid, label_of(gid), props) for gid, props in rows]
+
+    # -- lookups ------------------------------------------------------------------------------
+    async def by_uids(self, uids: list[str]) -> dict[str, Vertex]:
+        if not uids:
+            return {}
+        found = await self._vertices(
+            f"SELECT id::text::bigint, properties FROM {vertex_parent(self.graph)} "
+            "WHERE (properties ->> 'uid'::text) = ANY(%s)",
+            (list(uids),),
+        )
+        return {v.uid: v for v in found}
+
+    async def by_uid(self, uid: str, label: str | None = None) -> Vertex | None:
+        source = table(self.graph, label) if label else vertex_parent(self.graph)
+        found = await self._vertices(
+            f"SELECT id::text::bigint, properties FROM {source} WHERE (properties ->> 'uid'::text) = %s", (uid,)
+        )
+        return found[0] if found else None
+
+    async def by_ids(self, ids: list[int]) -> dict[int, Vertex]:
+        if not ids:
+            return {}
+        found = await self._vertices(
+            f"SELECT id::text::bigint, properties FROM {vertex_parent(self.graph)} "
+            "WHERE id = ANY(%s::text[]::graphid[])",
+            (_ids_param(ids),),
+        )
+        return {v.id: v for v in found}
+
+    async def children(self, label: str, parent_uids: list[str], include_deleted: bool = False) -> dict[str, list[Vertex]]:
+        """Vertices of `label` whose parentUid is one of `parent_uids`, by parent, sorted by name."""
+        live = "" if include_deleted else f" AND {_LIVE}"
+        found = await self._vertices(
+            f"SELECT id::text::bigint, properties FROM {table(self.graph, label)} "
+            f"WHERE (properties ->> 'parentUid'::text) = ANY(%s){live} "
+            "ORDER BY lower(properties ->> 'name'::text), id",
+            (list(parent_uids),),
+        )
+        grouped: dict[str, list[Vertex]] = {uid: [] for uid in parent_uids}
+        for vertex in found:
+            grouped.setdefault(vertex.props.get("parentUid"), []).append(vertex)
+        return grouped
+
+    async def list_label(self, label: str, first: int, after: int | None, include_deleted: bool = False) -> Page:
+        conditions = ["TRUE" if include_deleted else _LIVE]
+        params: list[Any] = []
+        if after is not None:
+            conditions.append("id > %s::text::graphid")
+            params.append(str(after))
+        params.append(first + 1)
+        found = await self._vertices(
+            f"SELECT id::text::bigint, properties FROM {table(self.graph, label)} "
+            f"WHERE {' AND '.join(conditions)} ORDER BY id LIMIT %s",
+            params,
+        )
+        return Page(found[:first], len(found) > first)
+
+    # -- search -------------------------------------------------------------------------------
+    def _search_sql(self, q: CiQuery) -> tuple[str, str, list[Any]]:
+        kinds = q.kinds or labels.ci_labels()
+        sources = " UNION ALL ".join(
+            f"SELECT id, properties FROM {table(self.graph, kind)}" for kind in kinds
+        )
+        conditions: list[str] = []
+        params: list[Any] = []
+        if not q.include_deleted:
+            conditions.append(_LIVE)
+        if q.providers:
+            conditions.append("(properties ->> 'provider'::text) = ANY(%s)")
+            params.append(list(q.providers))
+        if q.regions:
+            conditions.append("(properties ->> 'region'::text) = ANY(%s)")
+            params.append(list(q.regions))
+        if q.tenancy_uid is not None:
+            conditions.append("(properties ->> 'tenancyUid'::text) = %s")
+            params.append(q.tenancy_uid)
+        if q.compartment_uids is not None:
+            conditions.append("(properties ->> 'compartmentUid'::text) = ANY(%s)")
+            params.append(list(q.compartment_uids))
+        if q.tags:
+            conditions.append("properties @> %s")
+            params.append(Agtype({"tags": dict(q.tags)}))
+        if q.text:
+            conditions.append("lower(properties ->> 'name'::text) LIKE %s")
+            params.append(_like_pattern(q.text))
+        where = " AND ".join(conditions) or "TRUE"
+        return f"({sources}) AS v", where, params
+
+    async def search(self, q: CiQuery, first: int, after: int | None = None) -> Page:
+        source, where, params = self._search_sql(q)
+        if after is not None:
+            where += " AND id > %s::text::graphid"
+            params.append(str(after))
+        params.append(first + 1)
+        found = await self._vertices(
+            f"SELECT id::text::bigint, properties FROM {source} WHERE {where} ORDER BY id LIMIT %s", params
+        )
+        return Page(found[:first], len(found) > first)
+
+    async def count(self, q: CiQuery) -> int:
+        source, where, params = self._search_sql(q)
+        async with self.db.connection() as conn:
+            cur = await conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", params)
+            (total,) = await cur.fetchone()
+        return total
+
+    # -- compartments -------------------------------------------------------------------------
+    async def compartment_subtree(self, uid: str) -> tuple[str, ...]:
+        """The uids of a compartment and every compartment nested in it, at any depth."""
+        comp = table(self.graph, "Compartment")
+        async with self.db.connection() as conn:
+            cur = await conn.execute(
+                f"WITH RECURSIVE sub(uid) AS ("
+                f" SELECT properties ->> 'uid'::text FROM {comp} WHERE (properties ->> 'uid'::text) = %s"
+                f" UNION"
+                f" SELECT c.properties ->> 'uid'::text FROM {comp} c JOIN sub ON (c.properties ->> 'parentUid'::text) = sub.uid"
+                f") SELECT uid FROM sub",
+                (uid,),
+            )
+            return tuple(row[0] for row in await cur.fetchall())
+
+    async def compartment_tree(self, tenancy_uid: str) -> list[tuple[Vertex, int]]:
+        """Every live compartment of a tenancy with its depth (1 = directly in the tenancy), parents first."""
+        comp = table(self.graph, "Compartment")
+        async with self.db.connection() as conn:
+            cur = await conn.execute(
+                f"WITH RECURSIVE tree(id, properties, depth) AS ("
+                f" SELECT id, properties, 1 FROM {comp}"
+                f"  WHERE (properties ->> 'parentUid'::text) = %s AND {_LIVE}"
+                f" UNION ALL"
+                f" SELECT c.id, c.properties, tree.depth + 1 FROM {comp} c"
+                f"  JOIN tree ON (c.properties ->> 'parentUid'::text) = (tree.properties ->> 'uid'::text)"
+                f"  WHERE (c.properties ->> 'deleted'::text) = 'false' AND tree.depth < 64"
+                f") SELECT id::text::bigint, properties, depth FROM tree"
+                f" ORDER BY depth, lower(properties ->> 'name'::text), id",
+                (tenancy_uid,),
+            )
+            rows = await cur.fetchall()
+        return [(Vertex(gid, "Compartment", props), depth) for gid, props, depth in rows]
+
+    # -- relationships ------------------------------------------------------------------------
+    async def neighbours(
+        self, ids: list[int], relations: tuple[str, ...], outgoing: bool, incoming: bool, per_node: int
+    ) -> dict[int, list[tuple[str, bool, Vertex]]]:
+        """For each vertex id: up to `per_node` (relation, is_outgoing, other vertex) in each direction."""
+        result: dict[int, list[tuple[str, bool, Vertex]]] = {i: [] for i in ids}
+        if not ids or not relations:
+            return result
+        edges = " UNION ALL ".join(
+            f"SELECT id, start_id, end_id FROM {table(self.graph, r)}" for r in relations
+        ) if set(relations) != set(labels.EDGE_LABELS) else f"SELECT id, start_id, end_id FROM {edge_parent(self.graph)}"
+        parts = []
+        if outgoing:
+            parts.append(
+                "SELECT v.gid, x.eid, x.other, true FROM unnest(%(ids)s::text[]::graphid[]) AS v(gid)"
+                f" CROSS JOIN LATERAL (SELECT e.id AS eid, e.end_id AS other FROM ({edges}) e"
+                "  WHERE e.start_id = v.gid ORDER BY e.id LIMIT %(n)s) x"
+            )
+        if incoming:
+            parts.append(
+                "SELECT v.gid, x.eid, x.other, false FROM unnest(%(ids)s::text[]::graphid[]) AS v(gid)"
+                f" CROSS JOIN LATERAL (SELECT e.id AS eid, e.start_id AS other FROM ({edges}) e"
+                "  WHERE e.end_id = v.gid ORDER BY e.id LIMIT %(n)s) x"
+            )
+        query = (
+            "SELECT n.gid::text::bigint, n.eid::text::bigint, n.other::text::bigint, n.out FROM ("
+            + " UNION ALL ".join(parts)
+            + ") AS n(gid, eid, other, out)"
+        )
+        async with self.db.connection() as conn:
+            cur = await conn.execute(query, {"ids": _ids_param(ids), "n": per_node})
+            rows = await cur.fetchall()
+        others = await self.by_ids(sorted({row[2] for row in rows}))
+        label_of = self.db.label_of
+        for gid, eid, other, out in rows:
+            vertex = others.get(other)
+            if vertex is not None and not vertex.props.get("deleted"):
+                result[gid].append((label_of(eid), out, vertex))
+        return result
+
+    async def impact(self, gid: int, depth: int) -> list[tuple[int, int]]:
+        """(graphid, distance) of every CI that depends on `gid`, directly or through others, up to `depth` hops.
+
+        UNION (not UNION ALL) keeps each (vertex, depth) once, so cycles cannot loop; the depth
+        bound keeps the work linear in the size of the answer.
+        """
+        deps = table(self.graph, labels.DEPENDS_ON)
+        async with self.db.connection() as conn:
+            cur = await conn.execute(
+                f"WITH RECURSIVE r(gid, depth) AS ("
+                f" SELECT %s::text::graphid, 0"
+                f" UNION"
+                f" SELECT e.start_id, r.depth + 1 FROM r JOIN {deps} e ON e.end_id = r.gid WHERE r.depth < %s"
+                f") SELECT gid::text::bigint, min(depth) AS d FROM r WHERE depth > 0 AND gid <> %s::text::graphid"
+                f" GROUP BY gid ORDER BY d, 1 LIMIT %s",
+                (str(gid), depth, str(gid), MAX_IMPACT_NODES),
+            )
+            return [(row[0], row[1]) for row in await cur.fetchall()]
+
+    # -- history and change feed ------------------------------------------------------------
+    async def history(self, uid: str, first: int, after_version: int | None) -> tuple[list[Change], bool]:
+        async with self.db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {CHANGE_COLUMNS} FROM skyloom.change_log WHERE graph = %s AND uid = %s AND version > %s "
+                "ORDER BY version LIMIT %s",
+                (self.graph, uid, after_version or 0, first + 1),
+            )
+            rows = await cur.fetchall()
+        changes = [change_from_row(r) for r in rows]
+        return changes[:first], len(changes) > first
+
+    async def changes_after(self, event_id: int, topics: tuple[str, ...], limit: int) -> list[Change]:
+        async with self.db.connection() as conn:
+            cur = await conn.execute(
+                f"SELECT {CHANGE_COLUMNS} FROM skyloom.change_log WHERE graph = %s AND topic = ANY(%s) AND id > %s "
+                "ORDER BY id LIMIT %s",
+                (self.graph, list(topics), event_id, limit),
+            )
+            return [change_from_row(r) for r in await cur.fetchall()]

@@ -1,0 +1,73 @@
+"""Plain records the graph layer hands upwards, and the small helpers every query module shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from psycopg import sql
+
+from skyloom.graph import labels
+
+
+@dataclass(slots=True)
+class Vertex:
+    """One vertex as stored: its graphid, label and property map."""
+
+    id: int
+    label: str
+    props: dict[str, Any]
+
+    @property
+    def uid(self) -> str:
+        return self.props["uid"]
+
+
+@dataclass(slots=True)
+class Change:
+    """One row of the change log: a version of a vertex, as the history and the feeds see it."""
+
+    event_id: int
+    at: datetime
+    topic: str
+    uid: str
+    label: str
+    tenancy_uid: str | None
+    version: int
+    operation: str
+    actor: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+CHANGE_COLUMNS = "id, at, topic, uid::text, label, tenancy_uid::text, version, operation, actor, before, after"
+
+
+def change_from_row(row: tuple) -> Change:
+    return Change(*row)
+
+
+@cache
+def table(graph: str, label: str) -> str:
+    """Quoted `graph."Label"`: both names are checked against closed sets before they get here."""
+    labels.check_graph_name(graph)
+    labels.check_label(label)
+    return sql.Identifier(graph, label).as_string(None)
+
+
+@cache
+def vertex_parent(graph: str) -> str:
+    """The table every vertex label inherits from: a query on it reads all labels at once."""
+    return sql.Identifier(labels.check_graph_name(graph), "_ag_label_vertex").as_string(None)
+
+
+@cache
+def edge_parent(graph: str) -> str:
+    return sql.Identifier(labels.check_graph_name(graph), "_ag_label_edge").as_string(None)
+
+
+def now_iso() -> str:
+    """Timestamps live in agtype maps as ISO 8601 UTC strings, which sort as they read."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")

@@ -1,0 +1,174 @@
+"""Writes: vertices and edges straight into label tables, a change-log row per version, one NOTIFY per commit.
+
+Every write of a vertex appends its before / after images to `skyloom.change_log` in the same
+transaction, so history can never disagree with the graph, and the transaction ends with a
+single `pg_notify` naming itself: each API replica's listener then reads exactly the rows that
+transaction wrote (see `changefeed`). Nothing is ever physically deleted: a deletion sets
+`deleted` / `deletedAt` and is a version like any other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.types.json import Jsonb
+
+from skyloom.graph import labels
+from skyloom.graph.agtype import Agtype
+from skyloom.graph.pool import Database
+from skyloom.graph.records import Vertex, now_iso, table, vertex_parent
+
+CHANNEL = "skyloom_change"
+
+# Properties the writer owns; callers cannot set them through `changes`.
+_MANAGED = frozenset({"uid", "version", "createdAt", "updatedAt", "deleted", "deletedAt"})
+
+
+class DuplicateName(Exception):
+    """A live sibling already has this name (enforced by a unique index, so replicas cannot race)."""
+
+
+class GraphWriter:
+    def __init__(self, conn: AsyncConnection, graph: str, actor: str, label_of: Callable[[int], str]) -> None:
+        self.conn = conn
+        self.graph = graph
+        self.actor = actor
+        self.label_of = label_of
+        self.changed = False
+
+    async def create(self, label: str, props: dict[str, Any], *, uid: str | None = None) -> Vertex:
+        stamp = now_iso()
+        row = {k: v for k, v in props.items() if k not in _MANAGED}
+        row.update(
+            uid=uid or str(uuid.uuid4()), version=1, createdAt=stamp, updatedAt=stamp, deleted=False, deletedAt=None
+        )
+        try:
+            cur = await self.conn.execute(
+                f"INSERT INTO {table(self.graph, label)} (properties) VALUES (%s) RETURNING id::text::bigint",
+                (Agtype(row),),
+            )
+        except psycopg.errors.UniqueViolation as exc:
+            raise DuplicateName(row.get("name")) from exc
+        (graphid,) = await cur.fetchone()
+        await self._log(label, row, "create", None, row)
+        return Vertex(graphid, label, row)
+
+    async def get_for_update(self, label: str, uid: str) -> Vertex | None:
+        cur = await self.conn.execute(
+            f"SELECT id::text::bigint, properties FROM {table(self.graph, label)} "
+            "WHERE (properties ->> 'uid'::text) = %s FOR UPDATE",
+            (uid,),
+        )
+        row = await cur.fetchone()
+        return Vertex(row[0], label, row[1]) if row else None
+
+    async def find_for_update(self, uid: str) -> Vertex | None:
+        """Any vertex by uid, locked until the transaction ends (so it cannot vanish under a child)."""
+        cur = await self.conn.execute(
+            f"SELECT id::text::bigint, properties FROM {vertex_parent(self.graph)} "
+            "WHERE (properties ->> 'uid'::text) = %s FOR UPDATE",
+            (uid,),
+        )
+        row = await cur.fetchone()
+        return Vertex(row[0], self.label_of(row[0]), row[1]) if row else None
+
+    async def has_live(self, label: str | None, match: dict[str, Any]) -> bool:
+        """Is there a live vertex (of `label`, or of any label) whose properties contain `match`?"""
+        source = table(self.graph, label) if label else vertex_parent(self.graph)
+        cur = await self.conn.execute(
+            f"SELECT 1 FROM {source} WHERE properties @> %s LIMIT 1", (Agtype({**match, "deleted": False}),)
+        )
+        return await cur.fetchone() is not None
+
+    async def update(self, label: str, uid: str, changes: dict[str, Any]) -> Vertex | None:
+        """Apply `changes` (None removes nothing: it stores null); returns None if there is no such vertex."""
+        current = await self.get_for_update(label, uid)
+        if current is None:
+            return None
+        changes = {k: v for k, v in changes.items() if k not in _MANAGED}
+        if all(current.props.get(k) == v for k, v in changes.items()):
+            return current
+        after = {**current.props, **changes, "version": current.props["version"] + 1, "updatedAt": now_iso()}
+        return await self._replace(current, after, "update")
+
+    async def soft_delete(self, label: str, uid: str) -> Vertex | None:
+        current = await self.get_for_update(label, uid)
+        if current is None:
+            return None
+        if current.props.get("deleted"):
+            return current
+        stamp = now_iso()
+        after = {**current.props, "deleted": True, "deletedAt": stamp, "version": current.props["version"] + 1, "updatedAt": stamp}
+        return await self._replace(current, after, "delete")
+
+    async def _replace(self, current: Vertex, after: dict[str, Any], operation: str) -> Vertex:
+        try:
+            await self.conn.execute(
+                f"UPDATE {table(self.graph, current.label)} SET properties = %s WHERE id = %s::text::graphid",
+                (Agtype(after), str(current.id)),
+            )
+        except psycopg.errors.UniqueViolation as exc:
+            raise DuplicateName(after.get("name")) from exc
+        await self._log(current.label, after, operation, current.props, after)
+        return Vertex(current.id, current.label, after)
+
+    async def relate(self, relation: str, start: Vertex, end: Vertex, props: dict[str, Any] | None = None) -> bool:
+        """Create the edge start -[relation]-> end unless it exists; True when it was created."""
+        labels.check_label(relation)
+        cur = await self.conn.execute(
+            f"INSERT INTO {table(self.graph, relation)} (start_id, end_id, properties) "
+            "VALUES (%s::text::graphid, %s::text::graphid, %s) ON CONFLICT (start_id, end_id) DO NOTHING",
+            (str(start.id), str(end.id), Agtype(props or {})),
+        )
+        return cur.rowcount == 1
+
+    async def unrelate(self, relation: str, start: Vertex, end: Vertex) -> bool:
+        labels.check_label(relation)
+        cur = await self.conn.execute(
+            f"DELETE FROM {table(self.graph, relation)} WHERE start_id = %s::text::graphid AND end_id = %s::text::graphid",
+            (str(start.id), str(end.id)),
+        )
+        return cur.rowcount > 0
+
+    async def lock(self, key: str) -> None:
+        """Serialise writers on one key (a stack, a parent) until this transaction ends."""
+        await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+
+    async def _log(self, label: str, props: dict[str, Any], operation: str, before: Any, after: Any) -> None:
+        tenancy = props["uid"] if label == "Tenancy" else props.get("tenancyUid")
+        await self.conn.execute(
+            "INSERT INTO skyloom.change_log (graph, topic, uid, label, tenancy_uid, version, operation, actor, before, after) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                self.graph,
+                labels.topic_of(label),
+                props["uid"],
+                label,
+                tenancy,
+                props["version"],
+                operation,
+                self.actor,
+                Jsonb(before) if before is not None else None,
+                Jsonb(after) if after is not None else None,
+            ),
+        )
+        self.changed = True
+
+    async def _notify(self) -> None:
+        if self.changed:
+            await self.conn.execute("SELECT pg_notify(%s, %s || ':' || pg_current_xact_id()::text)", (CHANNEL, self.graph))
+
+
+@asynccontextmanager
+async def writing(db: Database, actor: str) -> AsyncIterator[GraphWriter]:
+    """One transaction of writes; it commits (and notifies) only if the block finishes."""
+    async with db.connection() as conn:
+        async with conn.transaction():
+            writer = GraphWriter(conn, db.graph, actor, db.label_of)
+            yield writer
+            await writer._notify()

@@ -1,0 +1,222 @@
+"""The per-request context: the caller, the dataloaders, and the work behind the schema's nested fields.
+
+Long-lived services (database, change feed, limits) are made once in the app's lifespan and
+passed in as `Services`; a `Context` with fresh dataloaders is built for every request, so a
+cache never outlives the request that filled it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from skyloom.graph import labels
+from skyloom.graph.changefeed import ChangeFeed
+from skyloom.graph.pool import Database
+from skyloom.graph.reads import CiQuery, GraphReader
+from skyloom.graph.records import Vertex
+from skyloom.schema import cursors
+from skyloom.schema.cmdb import (
+    CiConnection,
+    CiEdge,
+    CiVersion,
+    CiVersionConnection,
+    CiVersionEdge,
+    Compartment,
+    CompartmentTreeEntry,
+    ImpactConnection,
+    ImpactEdge,
+    Relationship,
+    ci_from_props,
+)
+from skyloom.schema.common import PageInfo
+from skyloom.schema.enums import ChangeOperation, Direction, RelationType
+from skyloom.schema.errors import PublicError
+from skyloom.schema.panel import CloudBackend, Node, Provider, Stack, SubTenant, Tenant
+from skyloom.settings import Limits
+
+
+@dataclass
+class Services:
+    """What the app's lifespan makes once and every request shares."""
+
+    db: Database
+    reader: GraphReader
+    feed: ChangeFeed | None
+    limits: Limits
+
+
+_PANEL_TYPES = {"Provider": Provider, "CloudBackend": CloudBackend, "Tenant": Tenant, "SubTenant": SubTenant, "Stack": Stack}
+
+
+def to_node(vertex: Vertex) -> Node:
+    panel_type = _PANEL_TYPES.get(vertex.label)
+    if panel_type is not None:
+        return panel_type.from_props(vertex.props)
+    return ci_from_props(vertex.label, vertex.props)
+
+
+class Loaders:
+    """Dataloaders of one request: every nested field of a page costs one query, not one per item."""
+
+    def __init__(self, reader: GraphReader) -> None:
+        self.reader = reader
+        self.vertex: DataLoader[str, Vertex | None] = DataLoader(self._load_vertices)
+        self.owned_tenancies: DataLoader[str, list[Vertex]] = DataLoader(self._load_owned)
+        self.neighbours: DataLoader[tuple, list[tuple[str, bool, Vertex]]] = DataLoader(self._load_neighbours)
+        self._children: dict[str, DataLoader[str, list[Vertex]]] = {}
+
+    def children(self, label: str) -> DataLoader[str, list[Vertex]]:
+        loader = self._children.get(label)
+        if loader is None:
+            labels.check_label(label)
+
+            async def load(parent_uids: list[str]) -> list[list[Vertex]]:
+                grouped = await self.reader.children(label, list(parent_uids))
+                return [grouped.get(uid, []) for uid in parent_uids]
+
+            loader = self._children[label] = DataLoader(load)
+        return loader
+
+    async def _load_vertices(self, uids: list[str]) -> list[Vertex | None]:
+        found = await self.reader.by_uids(list(uids))
+        return [found.get(uid) for uid in uids]
+
+    async def _load_owned(self, owner_uids: list[str]) -> list[list[Vertex]]:
+        owners = await self.vertex.load_many(owner_uids)
+        ids = [o.id for o in owners if o is not None]
+        found = await self.reader.neighbours(ids, (labels.OWNS,), outgoing=True, incoming=False, per_node=1000)
+        return [[v for _, _, v in found.get(o.id, [])] if o else [] for o in owners]
+
+    async def _load_neighbours(self, keys: list[tuple]) -> list[list[tuple[str, bool, Vertex]]]:
+        """Keys are (uid, relations, outgoing, incoming, first); one query per distinct argument set."""
+        groups: dict[tuple, list[str]] = defaultdict(list)
+        for uid, *args in keys:
+            groups[tuple(args)].append(uid)
+        answers: dict[tuple, list] = {}
+        for (relations, outgoing, incoming, first), uids in groups.items():
+            vertices = await self.vertex.load_many(uids)
+            ids = [v.id for v in vertices if v is not None]
+            found = await self.reader.neighbours(ids, relations, outgoing, incoming, first)
+            for uid, vertex in zip(uids, vertices):
+                answers[(uid, relations, outgoing, incoming, first)] = found.get(vertex.id, []) if vertex else []
+        return [answers[key] for key in keys]
+
+
+class Context:
+    def __init__(self, services: Services, request: Any = None, response: Any = None) -> None:
+        self.services = services
+        self.request = request
+        self.response = response
+        self.reader = services.reader
+        self.limits = services.limits
+        self.loaders = Loaders(services.reader)
+        # Until sign-in lands (issue 4) every caller acts as the anonymous API user.
+        self.actor = "api:anonymous"
+
+    to_node = staticmethod(to_node)
+
+    def page_size(self, first: int) -> int:
+        if first < 1 or first > self.limits.max_page_size:
+            raise PublicError(f"first must be between 1 and {self.limits.max_page_size}", "PAGE_SIZE")
+        return first
+
+    def ci_connection(self, items: list[Vertex], has_next: bool, count: Any) -> CiConnection:
+        edges = [CiEdge(cursor=cursors.encode(v.id), node=ci_from_props(v.label, v.props)) for v in items]
+        return CiConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+            count=count,
+        )
+
+    async def search(self, query: CiQuery, first: int, after: str | None) -> CiConnection:
+        first = self.page_size(first)
+        position = cursors.decode(after)
+        page = await self.reader.search(query, first, position[0] if position else None)
+        return self.ci_connection(page.items, page.has_next, lambda: self.reader.count(query))
+
+    async def descendants(self, uid: str, first: int, after: str | None) -> CiConnection:
+        subtree = await self.reader.compartment_subtree(uid)
+        return await self.search(CiQuery(compartment_uids=subtree), first, after)
+
+    async def compartment_tree(self, tenancy_uid: str) -> list[CompartmentTreeEntry]:
+        rows = await self.reader.compartment_tree(tenancy_uid)
+        return [
+            CompartmentTreeEntry(depth=depth, parent_id=v.props.get("parentUid"), compartment=Compartment.from_props(v.props))
+            for v, depth in rows
+        ]
+
+    async def neighbours(
+        self, uid: str, types: list[RelationType] | None, direction: Direction, first: int
+    ) -> list[Relationship]:
+        first = self.page_size(first)
+        relations = tuple(sorted(t.value for t in types)) if types else labels.EDGE_LABELS
+        key = (uid, relations, direction != Direction.INCOMING, direction != Direction.OUTGOING, first)
+        found = await self.loaders.neighbours.load(key)
+        return [
+            Relationship(
+                type=RelationType(rel),
+                direction=Direction.OUTGOING if out else Direction.INCOMING,
+                node=to_node(vertex),
+            )
+            for rel, out, vertex in found
+        ]
+
+    async def impact(self, uid: str, depth: int, first: int, after: str | None) -> ImpactConnection:
+        first = self.page_size(first)
+        if depth < 1 or depth > self.limits.max_impact_depth:
+            raise PublicError(f"depth must be between 1 and {self.limits.max_impact_depth}", "DEPTH")
+        position = cursors.decode(after, arity=2)
+        vertex = await self.loaders.vertex.load(uid)
+        if vertex is None:
+            return ImpactConnection(edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0)
+        ranked = await self.reader.impact(vertex.id, depth)
+        remaining = ranked if position is None else [r for r in ranked if (r[1], r[0]) > position]
+        page = remaining[:first]
+        found = await self.reader.by_ids([gid for gid, _ in page])
+        edges = [
+            ImpactEdge(cursor=cursors.encode(d, gid), depth=d, node=ci_from_props(found[gid].label, found[gid].props))
+            for gid, d in page
+            if gid in found
+        ]
+        return ImpactConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=len(remaining) > first, end_cursor=edges[-1].cursor if edges else None),
+            total_count=len(ranked),
+        )
+
+    async def history(self, uid: str, first: int, after: str | None) -> CiVersionConnection:
+        first = self.page_size(first)
+        position = cursors.decode(after)
+        changes, has_next = await self.reader.history(uid, first, position[0] if position else None)
+        edges = [
+            CiVersionEdge(
+                cursor=cursors.encode(c.version),
+                node=CiVersion(
+                    event_id=str(c.event_id),
+                    version=c.version,
+                    at=c.at,
+                    operation=ChangeOperation(c.operation),
+                    actor=c.actor,
+                    before=c.before,
+                    after=c.after,
+                    changed_fields=changed_fields(c.before, c.after),
+                ),
+            )
+            for c in changes
+        ]
+        return CiVersionConnection(
+            edges=edges, page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None)
+        )
+
+
+_BOOKKEEPING = frozenset({"version", "updatedAt"})
+
+
+def changed_fields(before: dict | None, after: dict | None) -> list[str]:
+    before, after = before or {}, after or {}
+    keys = (set(before) | set(after)) - _BOOKKEEPING
+    return sorted(k for k in keys if before.get(k) != after.get(k))

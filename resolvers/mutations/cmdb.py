@@ -1,0 +1,184 @@
+"""Mutations of the CMDB's containers: tenancies (root and client sub-tenancies) and compartments.
+
+Resources themselves arrive through ingest (issue 3); these are the containers a provider sets up
+by hand or through the planner. Containment is kept twice on purpose: as CONTAINS / OWNS edges for
+graph queries, and as `parentUid` / `tenancyUid` / `compartmentUid` properties (stored ancestry)
+so that subtree reads are index lookups instead of traversals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from skyloom.graph import labels
+from skyloom.graph.records import now_iso
+from skyloom.graph.store import DuplicateName, writing
+from skyloom.resolvers import validation
+from skyloom.resolvers.context import Context
+from skyloom.resolvers.mutations.kit import Refused, live_vertex, parse_id, refuse_if_live
+from skyloom.schema import vocabulary
+from skyloom.schema.cmdb import Compartment, Tenancy
+from skyloom.schema.errors import duplicate, invalid, not_found
+from skyloom.schema.inputs import CompartmentCreateInput, CompartmentUpdateInput, TenancyCreateInput, TenancyUpdateInput
+
+
+def _checked(name: str | None, region: str | None, tags: Any) -> dict[str, str] | None:
+    problem = validation.first_problem(
+        validation.cloud_name("name", name) if name is not None else None,
+        validation.region("region", region),
+    )
+    if problem:
+        raise Refused(problem)
+    if tags is None:
+        return None
+    checked = validation.tags("tags", tags)
+    if not isinstance(checked, dict):
+        raise Refused(checked)
+    return checked
+
+
+def _ci_props(kind: str, name: str, provider: str, region: str | None, tags: dict[str, str] | None) -> dict[str, Any]:
+    stamp = now_iso()
+    return {
+        "kind": kind,
+        "name": name,
+        "provider": provider,
+        "providerTerm": vocabulary.kinds()[kind].provider_term(provider),
+        "region": region,
+        "tags": tags or {},
+        "firstSeen": stamp,
+        "lastSeen": stamp,
+    }
+
+
+async def tenancy_create(ctx: Context, data: TenancyCreateInput):
+    try:
+        tags = _checked(data.name, data.region, data.tags)
+        async with writing(ctx.services.db, ctx.actor) as w:
+            parent = await live_vertex(w, "parentId", data.parent_id, ("CloudBackend", "Tenancy"), "cloud backend or root tenancy")
+            owner = None
+            if parent.label == "Tenancy":
+                if not parent.props.get("isRoot"):
+                    raise Refused(invalid("parentId", "a client's sub-tenancy sits under a root tenancy, not under another sub-tenancy"))
+                if data.owner_id is None:
+                    raise Refused(invalid("ownerId", "a sub-tenancy needs the tenant or sub-tenant that owns it"))
+            if data.owner_id is not None:
+                owner = await live_vertex(w, "ownerId", data.owner_id, ("Tenant", "SubTenant"), "tenant or sub-tenant")
+            provider = parent.props["cloud"] if parent.label == "CloudBackend" else parent.props["provider"]
+            props = _ci_props("Tenancy", data.name, provider, data.region, tags)
+            props.update(
+                isRoot=parent.label == "CloudBackend",
+                parentUid=parent.uid,
+                backendUid=parent.uid if parent.label == "CloudBackend" else parent.props.get("backendUid"),
+                ownerUid=owner.uid if owner else None,
+            )
+            vertex = await w.create("Tenancy", props)
+            await w.relate(labels.CONTAINS, parent, vertex)
+            if owner:
+                await w.relate(labels.OWNS, owner, vertex)
+    except Refused as refused:
+        return refused.problem
+    except DuplicateName:
+        return duplicate("name", f"a tenancy named {data.name!r} already exists there")
+    return Tenancy.from_props(vertex.props)
+
+
+async def tenancy_update(ctx: Context, data: TenancyUpdateInput):
+    try:
+        tags = _checked(data.name, None, data.tags)
+        uid = parse_id("id", data.id)
+        async with writing(ctx.services.db, ctx.actor) as w:
+            current = await live_vertex(w, "id", uid, ("Tenancy",), "tenancy")
+            changes: dict[str, Any] = {}
+            if data.name is not None:
+                changes["name"] = data.name
+            if tags is not None:
+                changes["tags"] = tags
+            if data.owner_id is not None:
+                if current.props.get("isRoot"):
+                    raise Refused(invalid("ownerId", "a root tenancy belongs to the provider, not to a tenant"))
+                owner = await live_vertex(w, "ownerId", data.owner_id, ("Tenant", "SubTenant"), "tenant or sub-tenant")
+                old_owner = current.props.get("ownerUid")
+                if old_owner != owner.uid:
+                    if old_owner:
+                        previous = await w.find_for_update(old_owner)
+                        if previous is not None:
+                            await w.unrelate(labels.OWNS, previous, current)
+                    await w.relate(labels.OWNS, owner, current)
+                    changes["ownerUid"] = owner.uid
+            vertex = await w.update("Tenancy", uid, changes)
+    except Refused as refused:
+        return refused.problem
+    except DuplicateName:
+        return duplicate("name", f"a tenancy named {data.name!r} already exists there")
+    return Tenancy.from_props(vertex.props)
+
+
+async def tenancy_delete(ctx: Context, node_id: Any):
+    try:
+        async with writing(ctx.services.db, ctx.actor) as w:
+            vertex = await live_vertex(w, "id", node_id, ("Tenancy",), "tenancy")
+            await refuse_if_live(
+                w,
+                [
+                    ("Tenancy", {"parentUid": vertex.uid}, "sub-tenancies"),
+                    ("Compartment", {"parentUid": vertex.uid}, "compartments"),
+                    (None, {"tenancyUid": vertex.uid}, "configuration items"),
+                ],
+            )
+            vertex = await w.soft_delete("Tenancy", vertex.uid)
+    except Refused as refused:
+        return refused.problem
+    return Tenancy.from_props(vertex.props)
+
+
+async def compartment_create(ctx: Context, data: CompartmentCreateInput):
+    try:
+        tags = _checked(data.name, data.region, data.tags)
+        async with writing(ctx.services.db, ctx.actor) as w:
+            parent = await live_vertex(w, "parentId", data.parent_id, ("Tenancy", "Compartment"), "tenancy or compartment")
+            in_tenancy = parent.label == "Tenancy"
+            props = _ci_props("Compartment", data.name, parent.props["provider"], data.region, tags)
+            props.update(
+                parentUid=parent.uid,
+                tenancyUid=parent.uid if in_tenancy else parent.props["tenancyUid"],
+                compartmentUid=None if in_tenancy else parent.uid,
+            )
+            vertex = await w.create("Compartment", props)
+            await w.relate(labels.CONTAINS, parent, vertex)
+    except Refused as refused:
+        return refused.problem
+    except DuplicateName:
+        return duplicate("name", f"a compartment named {data.name!r} already exists there")
+    return Compartment.from_props(vertex.props)
+
+
+async def compartment_update(ctx: Context, data: CompartmentUpdateInput):
+    try:
+        tags = _checked(data.name, None, data.tags)
+        uid = parse_id("id", data.id)
+        changes: dict[str, Any] = {}
+        if data.name is not None:
+            changes["name"] = data.name
+        if tags is not None:
+            changes["tags"] = tags
+        async with writing(ctx.services.db, ctx.actor) as w:
+            vertex = await w.update("Compartment", uid, changes)
+            if vertex is None or vertex.props.get("deleted"):
+                raise Refused(not_found(uid, "compartment"))
+    except Refused as refused:
+        return refused.problem
+    except DuplicateName:
+        return duplicate("name", f"a compartment named {data.name!r} already exists there")
+    return Compartment.from_props(vertex.props)
+
+
+async def compartment_delete(ctx: Context, node_id: Any):
+    try:
+        async with writing(ctx.services.db, ctx.actor) as w:
+            vertex = await live_vertex(w, "id", node_id, ("Compartment",), "compartment")
+            await refuse_if_live(w, [(None, {"compartmentUid": vertex.uid}, "compartments or configuration items")])
+            vertex = await w.soft_delete("Compartment", vertex.uid)
+    except Refused as refused:
+        return refused.problem
+    return Compartment.from_props(vertex.props)

@@ -1,0 +1,43 @@
+"""What every mutation does the same way: parse ids, find and lock parents, refuse to orphan children."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from skyloom.graph.records import Vertex
+from skyloom.graph.store import GraphWriter
+from skyloom.schema.errors import Conflict, NotFound, ValidationProblem, conflict, invalid, not_found
+
+
+class Refused(Exception):
+    """Raised inside a write transaction to roll it back and answer with a typed problem."""
+
+    def __init__(self, problem: NotFound | ValidationProblem | Conflict) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def parse_id(field: str, value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise Refused(invalid(field, f"{field} is not a valid id")) from None
+
+
+async def live_vertex(writer: GraphWriter, field: str, value: Any, allowed: tuple[str, ...], what: str) -> Vertex:
+    """The live vertex `value` names, locked for this transaction, if it has one of the `allowed` labels."""
+    uid = parse_id(field, value)
+    vertex = await writer.find_for_update(uid)
+    if vertex is None or vertex.props.get("deleted"):
+        raise Refused(not_found(uid, what))
+    if vertex.label not in allowed:
+        raise Refused(invalid(field, f"{field} must name a {what}, not a {vertex.label}"))
+    return vertex
+
+
+async def refuse_if_live(writer: GraphWriter, checks: list[tuple[str | None, dict[str, Any], str]]) -> None:
+    """Deleting something that still holds live things would orphan them: say what is in the way."""
+    for label, match, what in checks:
+        if await writer.has_live(label, match):
+            raise Refused(conflict("id", f"it still has live {what}; delete those first"))

@@ -1,0 +1,84 @@
+"""Mutations of the panel hierarchy: providers, tenants, sub-tenants and cloud backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from skyloom.graph import labels
+from skyloom.graph.store import DuplicateName, writing
+from skyloom.resolvers import validation
+from skyloom.resolvers.context import Context, to_node
+from skyloom.resolvers.mutations.kit import Refused, live_vertex, parse_id, refuse_if_live
+from skyloom.schema.errors import duplicate, not_found
+
+
+@dataclass(frozen=True)
+class PanelKind:
+    label: str
+    what: str
+    parent_label: str | None
+    # (label or None for any CI, property pointing at the entity, what it is) that block a delete
+    dependents: tuple[tuple[str | None, str, str], ...]
+
+
+PROVIDER = PanelKind("Provider", "provider", None, (("Tenant", "parentUid", "tenants"), ("CloudBackend", "parentUid", "cloud backends")))
+TENANT = PanelKind("Tenant", "tenant", "Provider", (("SubTenant", "parentUid", "sub-tenants"), ("Tenancy", "ownerUid", "tenancies")))
+SUB_TENANT = PanelKind("SubTenant", "sub-tenant", "Tenant", (("Tenancy", "ownerUid", "tenancies"),))
+CLOUD_BACKEND = PanelKind("CloudBackend", "cloud backend", "Provider", (("Tenancy", "parentUid", "root tenancies"),))
+
+
+def _check_names(name: str | None, display: str | None) -> None:
+    problem = validation.first_problem(
+        validation.slug("name", name) if name is not None else None,
+        validation.display_name("displayName", display),
+    )
+    if problem:
+        raise Refused(problem)
+
+
+async def create(ctx: Context, kind: PanelKind, parent_id: Any, name: str, display: str | None, **extra: Any):
+    try:
+        _check_names(name, display)
+        async with writing(ctx.services.db, ctx.actor) as w:
+            parent = None
+            if kind.parent_label:
+                field = {"Provider": "providerId", "Tenant": "tenantId"}[kind.parent_label]
+                parent = await live_vertex(w, field, parent_id, (kind.parent_label,), kind.parent_label.lower())
+            props = {"name": name, "displayName": display or name, "parentUid": parent.uid if parent else None, **extra}
+            vertex = await w.create(kind.label, props)
+            if parent:
+                await w.relate(labels.CONTAINS, parent, vertex)
+    except Refused as refused:
+        return refused.problem
+    except DuplicateName:
+        return duplicate("name", f"a {kind.what} named {name!r} already exists there")
+    return to_node(vertex)
+
+
+async def update(ctx: Context, kind: PanelKind, node_id: Any, name: str | None, display: str | None):
+    try:
+        _check_names(name, display)
+        uid = parse_id("id", node_id)
+        changes = {k: v for k, v in (("name", name), ("displayName", display)) if v is not None}
+        async with writing(ctx.services.db, ctx.actor) as w:
+            vertex = await w.update(kind.label, uid, changes)
+            if vertex is None or vertex.props.get("deleted"):
+                raise Refused(not_found(uid, kind.what))
+    except Refused as refused:
+        return refused.problem
+    except DuplicateName:
+        return duplicate("name", f"a {kind.what} named {name!r} already exists there")
+    return to_node(vertex)
+
+
+async def delete(ctx: Context, kind: PanelKind, node_id: Any):
+    """Soft delete: the entity keeps its history and disappears from lists."""
+    try:
+        async with writing(ctx.services.db, ctx.actor) as w:
+            vertex = await live_vertex(w, "id", node_id, (kind.label,), kind.what)
+            await refuse_if_live(w, [(label, {prop: vertex.uid}, what) for label, prop, what in kind.dependents])
+            vertex = await w.soft_delete(kind.label, vertex.uid)
+    except Refused as refused:
+        return refused.problem
+    return to_node(vertex)

@@ -1,0 +1,64 @@
+"""The schema, assembled once: roots, limits and error masking configured in one place."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, ParserCache, QueryDepthLimiter, ValidationCache
+from strawberry.schema.config import StrawberryConfig
+
+from skyloom.graph.pool import DatabaseUnavailable
+from skyloom.resolvers.mutations.root import Mutation
+from skyloom.resolvers.queries import Query
+from skyloom.resolvers.subscriptions import Subscription
+from skyloom.schema.cmdb import Compartment, Resource, Tenancy
+from skyloom.schema.errors import PublicError
+from skyloom.schema.panel import CloudBackend, Provider, Stack, SubTenant, Tenant
+from skyloom.settings import Limits
+
+
+def _must_mask(error: GraphQLError) -> bool:
+    """Mask unexpected errors; keep syntax / validation errors and our typed public ones."""
+    original = error.original_error
+    if original is None:
+        return False
+    if isinstance(original, PublicError):
+        return False
+    if isinstance(original, DatabaseUnavailable):
+        error.extensions = {**(error.extensions or {}), "code": "DATABASE_UNAVAILABLE"}
+        error.message = "the database is unavailable; try again shortly"
+        return False
+    return True
+
+
+def _code_public_errors(error: GraphQLError) -> None:
+    if isinstance(error.original_error, PublicError):
+        error.extensions = {**(error.extensions or {}), **error.original_error.extensions}
+
+
+class _Masking(MaskErrors):
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=self._should_mask, error_message="internal error")
+
+    @staticmethod
+    def _should_mask(error: GraphQLError) -> bool:
+        _code_public_errors(error)
+        return _must_mask(error)
+
+
+def build_schema(limits: Limits) -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Provider, CloudBackend, Tenant, SubTenant, Stack, Tenancy, Compartment, Resource],
+        extensions=[
+            QueryDepthLimiter(max_depth=limits.max_depth),
+            MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+            MaxTokensLimiter(max_token_count=limits.max_tokens),
+            ParserCache(maxsize=512),
+            ValidationCache(maxsize=512),
+            _Masking(),
+        ],
+        config=StrawberryConfig(batching_config={"max_operations": limits.max_batch}),
+    )

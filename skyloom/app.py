@@ -1,0 +1,131 @@
+"""The ASGI application: GraphQL over HTTP and graphql-transport-ws, a health probe, and the lifespan
+that owns the connection pool and the change-feed listener."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from skyloom.graph.changefeed import ChangeFeed
+from skyloom.graph.pool import Database, DatabaseUnavailable
+from skyloom.graph.reads import GraphReader
+from skyloom.resolvers.context import Context, Services
+from skyloom.resolvers.root import build_schema
+from skyloom.settings import Limits
+
+log = logging.getLogger(__name__)
+
+
+class SkyloomGraphQL(GraphQL):
+    def __init__(self, schema: Any, limits: Limits) -> None:
+        super().__init__(
+            schema,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=limits.max_subscriptions_per_connection,
+            keep_alive=True,
+            keep_alive_interval=15,
+        )
+        self.services: Services | None = None
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        assert self.services is not None, "the app's lifespan has not started"
+        return Context(self.services, request, response)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, before anything parses them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await _too_large(send, self.limit)
+            return
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(send, self.limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = orjson.dumps({"errors": [{"message": f"request body over {limit} bytes", "extensions": {"code": "REQUEST_TOO_LARGE"}}]})
+    await send({"type": "http.response.start", "status": 413, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(database_url: str, graph: str, limits: Limits | None = None, *, pool_min: int = 2, pool_max: int = 20) -> ASGIApp:
+    limits = limits or Limits()
+    graphql = SkyloomGraphQL(build_schema(limits), limits)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        db = Database(database_url, graph, min_size=pool_min, max_size=pool_max)
+        await db.open()
+        feed = ChangeFeed(db)
+        await feed.start()
+        graphql.services = Services(db=db, reader=GraphReader(db), feed=feed, limits=limits)
+        try:
+            yield
+        finally:
+            await feed.stop()
+            await db.close()
+
+    async def health(_request: Request) -> JSONResponse:
+        services = graphql.services
+        try:
+            assert services is not None
+            async with services.db.connection() as conn:
+                await conn.execute("SELECT 1")
+        except (DatabaseUnavailable, AssertionError):
+            return JSONResponse({"status": "unavailable", "database": False}, status_code=503)
+        feed_up = bool(services.feed and services.feed.connected.is_set())
+        return JSONResponse({"status": "ok", "database": True, "changeFeed": feed_up})
+
+    async def home(_request: Request) -> RedirectResponse:
+        return RedirectResponse("/graphql")
+
+    app = Starlette(
+        routes=[
+            Route("/", home),
+            Route("/healthz", health),
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+        ],
+        lifespan=lifespan,
+    )
+    return BodyLimit(app, limits.max_body_bytes)

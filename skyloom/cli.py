@@ -1,0 +1,199 @@
+"""The `skyloom` command: run the API, manage the database, load demo data, export the schema."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+from rich.console import Console
+
+from skyloom import runtime
+from skyloom.deploy.local.errors import ProvisionError
+from skyloom.graph.admin import DatabaseSetupError
+from skyloom.graph.pool import Database, DatabaseUnavailable
+from skyloom.settings import Settings
+
+console = Console(stderr=True)
+
+
+@contextmanager
+def step(title: str) -> Iterator[Callable[[str], None]]:
+    """A spinner with the current sub-step, or plain lines when not on a terminal (CI logs)."""
+    if console.is_terminal:
+        with console.status(title) as status:
+            yield lambda msg: status.update(f"{title}: {msg}")
+    else:
+        console.print(f"{title} ...")
+        yield lambda msg: console.print(f"  {msg}")
+    console.print(f"[green]✓[/] {title}")
+
+
+def fail(message: str, code: int = 1) -> None:
+    console.print(f"[red]error:[/] {message}")
+    sys.exit(code)
+
+
+@contextmanager
+def friendly_errors() -> Iterator[None]:
+    try:
+        yield
+    except (ProvisionError, DatabaseSetupError) as exc:
+        fail(str(exc))
+    except DatabaseUnavailable as exc:
+        fail(f"{exc}\n  Start the local database with `skyloom db up`, or point SKYLOOM_DATABASE_URL at a running PostgreSQL + AGE.")
+
+
+def _prepare(settings: Settings) -> str:
+    with step("database") as progress:
+        url = runtime.prepare(settings, progress)
+    return url
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Skyloom: a multi-cloud, multi-tenant control panel with a graph CMDB behind GraphQL.
+
+    Without SKYLOOM_DATABASE_URL, Skyloom provisions and runs its own PostgreSQL 17 + Apache AGE
+    (cached under ~/.cache/skyloom, or SKYLOOM_CACHE_DIR).
+    """
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    ctx.obj = Settings.from_env()
+
+
+def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from skyloom.app import create_app
+
+    with friendly_errors():
+        runtime.check_connection(url, settings.graph_name)
+    base = f"http://{host}:{port}"
+    console.print(f"[bold]Skyloom[/] serving on {base}")
+    console.print(f"  GraphQL + GraphiQL  {base}/graphql")
+    console.print(f"  subscriptions       ws://{host}:{port}/graphql  (graphql-transport-ws)")
+    console.print(f"  health              {base}/healthz")
+    app = create_app(url, settings.graph_name, settings.limits, pool_min=settings.pool_min, pool_max=settings.pool_max)
+    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on", workers=1 if workers < 2 else None)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option("--no-demo", is_flag=True, help="Do not load the demo data set.")
+@click.pass_obj
+def up(settings: Settings, host: str | None, port: int | None, no_demo: bool) -> None:
+    """Provision the database if needed, migrate, load the demo data and serve the API."""
+    with friendly_errors():
+        url = _prepare(settings)
+        if not no_demo:
+            _load_demo(settings, url)
+    _serve(settings, url, host or settings.host, port or settings.port, 1)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    """Serve the API against an existing, migrated database."""
+    _serve(settings, runtime.app_url(settings), host or settings.host, port or settings.port, 1)
+
+
+@main.group()
+def db() -> None:
+    """The database: the project's local server, or the one SKYLOOM_DATABASE_URL names."""
+
+
+@db.command("up")
+@click.pass_obj
+def db_up(settings: Settings) -> None:
+    """Provision (once), start and migrate the database."""
+    with friendly_errors():
+        _prepare(settings)
+    if settings.uses_local_database:
+        console.print(runtime.local_cluster(settings).status().describe())
+
+
+@db.command("down")
+@click.pass_obj
+def db_down(settings: Settings) -> None:
+    """Stop the local database server (data is kept)."""
+    if not settings.uses_local_database:
+        fail("SKYLOOM_DATABASE_URL is set: Skyloom does not manage that server.")
+    with friendly_errors():
+        stopped = runtime.local_cluster(settings).down()
+    console.print("stopped" if stopped else "was not running")
+
+
+@db.command("status")
+@click.pass_obj
+def db_status(settings: Settings) -> None:
+    """Say whether the database is provisioned and running (exit 1 when it is not reachable)."""
+    if settings.uses_local_database:
+        status = runtime.local_cluster(settings).status()
+        console.print(status.describe())
+        if not status.running:
+            sys.exit(1)
+        return
+    try:
+        runtime.check_connection(settings.database_url, settings.graph_name)
+    except DatabaseUnavailable as exc:
+        fail(str(exc))
+    console.print("reachable and migrated")
+
+
+@db.command("migrate")
+@click.pass_obj
+def db_migrate(settings: Settings) -> None:
+    """Apply pending migrations and reconcile the graph's labels and indexes."""
+    with friendly_errors():
+        _prepare(settings)
+
+
+@main.group()
+def demo() -> None:
+    """Demo data."""
+
+
+def _load_demo(settings: Settings, url: str) -> None:
+    from skyloom import demo as demo_data
+
+    async def run(progress: Callable[[str], None]) -> bool:
+        database = Database(url, settings.graph_name, min_size=1, max_size=2)
+        await database.open()
+        try:
+            return await demo_data.load(database, progress)
+        finally:
+            await database.close()
+
+    with step("demo data") as progress:
+        loaded = asyncio.run(run(progress))
+        if not loaded:
+            progress("already loaded")
+
+
+@demo.command("load")
+@click.pass_obj
+def demo_load(settings: Settings) -> None:
+    """Load the demo data set (one provider, four clouds, three clients); idempotent."""
+    with friendly_errors():
+        _load_demo(settings, runtime.app_url(settings))
+
+
+@main.command("schema")
+def schema_sdl() -> None:
+    """Print the GraphQL schema (SDL); `schema/schema.graphql` is this output, committed."""
+    from skyloom.resolvers.root import build_schema
+    from skyloom.settings import Limits
+
+    click.echo(build_schema(Limits()).as_str())
+
+
+if __name__ == "__main__":
+    main()

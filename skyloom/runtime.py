@@ -1,0 +1,52 @@
+"""Where the database is: the project's local server, or the one SKYLOOM_DATABASE_URL names."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from skyloom.deploy.local.cluster import APP_ROLE, LocalCluster
+from skyloom.graph.admin import ensure_database, with_dbname
+from skyloom.graph.migrate import migrate
+from skyloom.graph.pool import Database
+from skyloom.settings import Settings
+
+
+def local_cluster(settings: Settings) -> LocalCluster:
+    return LocalCluster(settings.cache_dir, settings.local_port)
+
+
+def prepare(settings: Settings, progress: Callable[[str], None], *, start_local: bool = True) -> str:
+    """Make sure the database exists and is migrated; return the URL the API connects with."""
+    if settings.database_url:
+        admin = settings.admin_database_url or settings.database_url
+        migrate(admin, settings.graph_name, app_role=None, progress=progress)
+        return settings.database_url
+    cluster = local_cluster(settings)
+    if start_local:
+        cluster.up(progress)
+    admin = cluster.admin_url()
+    if ensure_database(admin, settings.database_name, APP_ROLE):
+        progress(f"created database {settings.database_name!r}")
+    migrate(with_dbname(admin, settings.database_name), settings.graph_name, APP_ROLE, progress)
+    return cluster.app_url(settings.database_name)
+
+
+def app_url(settings: Settings) -> str:
+    """The API's URL without touching anything (serve, demo)."""
+    if settings.database_url:
+        return settings.database_url
+    return local_cluster(settings).app_url(settings.database_name)
+
+
+def check_connection(url: str, graph: str) -> None:
+    """Raise DatabaseUnavailable with the reason when the API could not start against `url`."""
+
+    async def probe() -> None:
+        db = Database(url, graph, min_size=1, max_size=1)
+        try:
+            await db.open(wait_timeout=5)
+        finally:
+            await db.close()
+
+    asyncio.run(probe())

@@ -1,0 +1,70 @@
+"""Settings read once from the environment; every tunable of the process lives here."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """GraphQL abuse limits, on by default (CONVENTIONS: configured in one place)."""
+
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 3000
+    max_batch: int = 10
+    max_page_size: int = 100
+    default_page_size: int = 50
+    max_impact_depth: int = 5
+    max_body_bytes: int = 256 * 1024
+    max_subscriptions_per_connection: int = 20
+    subscriber_queue: int = 1000
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    admin_database_url: str | None
+    database_name: str = "skyloom"
+    graph_name: str = "cmdb"
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "skyloom")
+    local_port: int = 54329
+    host: str = "127.0.0.1"
+    port: int = 8000
+    pool_min: int = 2
+    pool_max: int = 20
+    debug: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def uses_local_database(self) -> bool:
+        return self.database_url is None
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Settings":
+        cache = os.environ.get("SKYLOOM_CACHE_DIR")
+        values = dict(
+            database_url=os.environ.get("SKYLOOM_DATABASE_URL") or None,
+            admin_database_url=os.environ.get("SKYLOOM_ADMIN_DATABASE_URL") or None,
+            database_name=os.environ.get("SKYLOOM_DATABASE_NAME", "skyloom"),
+            cache_dir=Path(cache) if cache else Path.home() / ".cache" / "skyloom",
+            local_port=_int("SKYLOOM_LOCAL_DB_PORT", 54329),
+            host=os.environ.get("SKYLOOM_HOST", "127.0.0.1"),
+            port=_int("SKYLOOM_PORT", 8000),
+            pool_min=_int("SKYLOOM_POOL_MIN", 2),
+            pool_max=_int("SKYLOOM_POOL_MAX", 20),
+        )
+        values.update(overrides)
+        return cls(**values)
