@@ -278,6 +278,12 @@ class GraphReader:
         changes = [change_from_row(r) for r in rows]
         return changes[:first], len(changes) > first
 
+    async def latest_event_id(self) -> int:
+        async with self.db.connection() as conn:
+            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM skyloom.change_log WHERE graph = %s", (self.graph,))
+            (latest,) = await cur.fetchone()
+        return latest
+
     async def changes_after(self, event_id: int, topics: tuple[str, ...], limit: int) -> list[Change]:
         async with self.db.connection() as conn:
             cur = await conn.execute(

@@ -43,6 +43,12 @@ class Query:
         found = await info.context.loaders.vertex.load_many([cursors.parse_id(i, "ids") for i in ids])
         return [info.context.to_node(v) if v else None for v in found]
 
+    @strawberry.field(
+        description="The newest change event id: subscribe with `after:` set to it to miss nothing from now on."
+    )
+    async def change_feed_position(self, info: strawberry.Info) -> strawberry.ID:
+        return strawberry.ID(str(await info.context.reader.latest_event_id()))
+
     @strawberry.field
     async def providers(self, info: strawberry.Info) -> list[Provider]:
         page = await info.context.reader.list_label("Provider", info.context.limits.max_page_size, None)

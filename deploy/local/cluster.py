@@ -30,9 +30,6 @@ from pathlib import Path
 from skyloom.deploy.local.errors import ProvisionError
 
 PG_BIN = "/usr/lib/postgresql/17/bin"
-DATA_DIR = "/srv/skyloom/pgdata"  # inside the root
-SOCKET_DIR = "/srv/skyloom"
-LOG_FILE = "/srv/skyloom/postgresql.log"
 APP_ROLE = "skyloom_app"
 ADMIN_ROLE = "postgres"
 ROOT_MARKER = "etc/skyloom-root-ready"
@@ -76,17 +73,21 @@ class LocalStatus:
 class LocalCluster:
     """Idempotent up / down / status for the project's own database server."""
 
-    def __init__(self, cache_dir: Path, port: int, *, durable: bool = True) -> None:
+    def __init__(self, cache_dir: Path, port: int, *, instance: str = "main", durable: bool = True) -> None:
+        """`instance` names a separate server (data directory, port, passwords) in the same root."""
         self.cache_dir = cache_dir
         self.root = cache_dir / "pgroot"
         self.port = port
         self.durable = durable
-        self.state_file = cache_dir / "local.json"
+        self.state_file = cache_dir / f"{instance}.json"
+        self.socket_dir = f"/srv/skyloom/{instance}"
+        self.data_dir = f"{self.socket_dir}/pgdata"
+        self.log_file = f"{self.socket_dir}/postgresql.log"
 
     # -- public -------------------------------------------------------------------------------
     def status(self) -> LocalStatus:
         provisioned = (self.root / ROOT_MARKER).exists()
-        initialised = provisioned and (self._host_path(DATA_DIR) / "PG_VERSION").exists()
+        initialised = provisioned and (self._host_path(self.data_dir) / "PG_VERSION").exists()
         running = initialised and self._is_running()
         return LocalStatus(provisioned, initialised, running, self._state().get("port", self.port), self.root)
 
@@ -94,7 +95,7 @@ class LocalCluster:
         """Provision (once), initialise (once) and start the server; a no-op when it runs."""
         if not (self.root / ROOT_MARKER).exists():
             self._provision(progress)
-        if not (self._host_path(DATA_DIR) / "PG_VERSION").exists():
+        if not (self._host_path(self.data_dir) / "PG_VERSION").exists():
             progress("initialising the database cluster")
             self._initdb()
         if not self._is_running():
@@ -106,7 +107,7 @@ class LocalCluster:
         """Stop the server; returns False when it was not running."""
         if not self._is_running():
             return False
-        self._chroot_pg(f"{PG_BIN}/pg_ctl -D {DATA_DIR} -m fast -w stop")
+        self._chroot_pg(f"{PG_BIN}/pg_ctl -D {self.data_dir} -m fast -w stop")
         return True
 
     def admin_url(self, dbname: str = "postgres") -> str:
@@ -124,7 +125,7 @@ class LocalCluster:
                 "building the local database needs root (debootstrap and chroot). Run as root, "
                 "or set SKYLOOM_DATABASE_URL to an existing PostgreSQL 17 + Apache AGE 1.5."
             )
-        debootstrap = shutil.which("debootstrap") or ("/usr/sbin/debootstrap" if Path("/usr/sbin/debootstrap").exists() else None)
+        debootstrap = shutil.which("debootstrap")
         if debootstrap is None:
             raise ProvisionError(
                 "debootstrap is not installed (apt-get install debootstrap), so the local database "
@@ -160,30 +161,30 @@ class LocalCluster:
 
     def _initdb(self) -> None:
         state = self._state()
-        srv = self._host_path(SOCKET_DIR)
+        srv = self._host_path(self.socket_dir)
         srv.mkdir(parents=True, exist_ok=True)
         pwfile = srv / ".initdb-pw"
         pwfile.write_text(state["admin_password"])
         try:
-            self._chroot(["chown", "-R", "postgres:postgres", SOCKET_DIR])
+            self._chroot(["chown", "-R", "postgres:postgres", self.socket_dir])
             self._chroot_pg(
-                f"{PG_BIN}/initdb -D {DATA_DIR} -U {ADMIN_ROLE} -E UTF8 --locale=C.UTF-8 "
-                f"--auth-local=peer --auth-host=scram-sha-256 --pwfile={SOCKET_DIR}/.initdb-pw"
+                f"{PG_BIN}/initdb -D {self.data_dir} -U {ADMIN_ROLE} -E UTF8 --locale=C.UTF-8 "
+                f"--auth-local=peer --auth-host=scram-sha-256 --pwfile={self.socket_dir}/.initdb-pw"
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        conf = self._host_path(DATA_DIR) / "postgresql.auto.conf"
+        conf = self._host_path(self.data_dir) / "postgresql.auto.conf"
         settings = _SERVER_SETTINGS.format(
-            port=state["port"], socket_dir=SOCKET_DIR, fsync="on" if self.durable else "off"
+            port=state["port"], socket_dir=self.socket_dir, fsync="on" if self.durable else "off"
         )
         with conf.open("a") as fh:
             fh.write(settings)
 
     def _start(self) -> None:
         try:
-            self._chroot_pg(f"{PG_BIN}/pg_ctl -D {DATA_DIR} -l {LOG_FILE} -w -t 60 start")
+            self._chroot_pg(f"{PG_BIN}/pg_ctl -D {self.data_dir} -l {self.log_file} -w -t 60 start")
         except ProvisionError as exc:
-            log = self._host_path(LOG_FILE)
+            log = self._host_path(self.log_file)
             tail = log.read_text(errors="replace").splitlines()[-10:] if log.exists() else []
             raise ProvisionError(f"{exc}\n  " + "\n  ".join(tail)) from None
 
@@ -198,7 +199,7 @@ class LocalCluster:
             f"ALTER ROLE {APP_ROLE} SET search_path = ag_catalog, \"$user\", public;\n"
         )
         # The passwords are our own random hex strings, never user input: pasting them is safe.
-        self._chroot_pg(f"{PG_BIN}/psql -X -q -v ON_ERROR_STOP=1 -h {SOCKET_DIR} -p {state['port']} -d postgres", stdin=sql)
+        self._chroot_pg(f"{PG_BIN}/psql -X -q -v ON_ERROR_STOP=1 -h {self.socket_dir} -p {state['port']} -d postgres", stdin=sql)
 
     # -- helpers ------------------------------------------------------------------------------
     def _state(self) -> dict:
@@ -222,7 +223,7 @@ class LocalCluster:
         return self.root / inner.lstrip("/")
 
     def _is_running(self) -> bool:
-        pidfile = self._host_path(DATA_DIR) / "postmaster.pid"
+        pidfile = self._host_path(self.data_dir) / "postmaster.pid"
         if not pidfile.exists():
             return False
         try:
@@ -235,7 +236,7 @@ class LocalCluster:
     def _accepting(self) -> bool:
         for _ in range(50):
             result = subprocess.run(
-                ["chroot", str(self.root), f"{PG_BIN}/pg_isready", "-q", "-h", SOCKET_DIR, "-p", str(self._state()["port"])],
+                ["chroot", str(self.root), f"{PG_BIN}/pg_isready", "-q", "-h", self.socket_dir, "-p", str(self._state()["port"])],
                 capture_output=True,
             )
             if result.returncode == 0:
