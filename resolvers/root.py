@@ -20,9 +20,9 @@ from skyloom.settings import Limits
 def _must_mask(error: GraphQLError) -> bool:
     """Mask unexpected errors; keep syntax / validation errors and our typed public ones."""
     original = error.original_error
-    if original is None:
-        return False
-    if isinstance(original, PublicError):
+    # No original error, or a GraphQL error underneath (e.g. a variable that does not coerce):
+    # the client's mistake, described by graphql-core in words safe to show.
+    if original is None or isinstance(original, (GraphQLError, PublicError)):
         return False
     if isinstance(original, DatabaseUnavailable):
         error.extensions = {**(error.extensions or {}), "code": "DATABASE_UNAVAILABLE"}

@@ -42,8 +42,10 @@ class SkyloomGraphQL(GraphQL):
         assert self.services is not None, "the app's lifespan has not started"
         return Context(self.services, request, response)
 
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+    def encode_json(self, data: object) -> str:
+        # Text, not bytes: strawberry sends bytes as binary websocket frames, which
+        # graphql-transport-ws clients do not accept.
+        return orjson.dumps(data).decode()
 
 
 class BodyLimit:
