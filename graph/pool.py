@@ -50,27 +50,33 @@ class Database:
         self._table_oids: dict[str, int] = {}
 
     async def open(self, wait_timeout: float = 10.0) -> None:
-        """Open the pool; raises DatabaseUnavailable with the reason when it cannot connect."""
+        """Open the pool; raises DatabaseUnavailable with the reason when it cannot connect.
+
+        One direct connection first: a refused or misconfigured connection then fails at once
+        with the server's own reason, instead of after the pool's timeout with none.
+        """
+        reason = await self._probe()
+        if reason:
+            raise DatabaseUnavailable(f"cannot connect to the database: {reason}")
         try:
             await self.pool.open(wait=True, timeout=wait_timeout)
         except PoolTimeout:
             await self.pool.close()
-            reason = await self._probe()
-            raise DatabaseUnavailable(f"cannot connect to the database: {reason}") from None
+            raise DatabaseUnavailable("cannot connect to the database: connections time out") from None
         await self.load_labels()
 
-    async def _probe(self) -> str:
+    async def _probe(self) -> str | None:
         try:
             conn = await AsyncConnection.connect(self.url, connect_timeout=5)
         except psycopg.Error as exc:
-            return str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            return _first_line(exc)
         try:
             await agtype.register_async(conn)
         except Exception as exc:  # noqa: BLE001 - reported, not hidden
             return str(exc)
         finally:
             await conn.close()
-        return "connections time out"
+        return None
 
     async def close(self) -> None:
         await self.pool.close()
@@ -114,5 +120,5 @@ class Database:
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__

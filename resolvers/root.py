@@ -53,12 +53,12 @@ def build_schema(limits: Limits) -> strawberry.Schema:
         subscription=Subscription,
         types=[Provider, CloudBackend, Tenant, SubTenant, Stack, Tenancy, Compartment, Resource],
         extensions=[
-            QueryDepthLimiter(max_depth=limits.max_depth),
-            MaxAliasesLimiter(max_alias_count=limits.max_aliases),
-            MaxTokensLimiter(max_token_count=limits.max_tokens),
-            ParserCache(maxsize=512),
-            ValidationCache(maxsize=512),
-            _Masking(),
+            lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+            lambda: ParserCache(maxsize=512),
+            lambda: ValidationCache(maxsize=512),
+            _Masking,
         ],
         config=StrawberryConfig(batching_config={"max_operations": limits.max_batch}),
     )

@@ -90,13 +90,21 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(database_url: str, graph: str, limits: Limits | None = None, *, pool_min: int = 2, pool_max: int = 20) -> ASGIApp:
+def create_app(
+    database_url: str,
+    graph: str,
+    limits: Limits | None = None,
+    *,
+    pool_min: int = 2,
+    pool_max: int = 20,
+    pool_timeout: float = 5.0,
+) -> ASGIApp:
     limits = limits or Limits()
     graphql = SkyloomGraphQL(build_schema(limits), limits)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        db = Database(database_url, graph, min_size=pool_min, max_size=pool_max)
+        db = Database(database_url, graph, min_size=pool_min, max_size=pool_max, timeout=pool_timeout)
         await db.open()
         feed = ChangeFeed(db)
         await feed.start()

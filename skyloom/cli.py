@@ -78,7 +78,14 @@ def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> 
     console.print(f"  GraphQL + GraphiQL  {base}/graphql")
     console.print(f"  subscriptions       ws://{host}:{port}/graphql  (graphql-transport-ws)")
     console.print(f"  health              {base}/healthz")
-    app = create_app(url, settings.graph_name, settings.limits, pool_min=settings.pool_min, pool_max=settings.pool_max)
+    app = create_app(
+        url,
+        settings.graph_name,
+        settings.limits,
+        pool_min=settings.pool_min,
+        pool_max=settings.pool_max,
+        pool_timeout=settings.pool_timeout,
+    )
     uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on", workers=1 if workers < 2 else None)
 
 

@@ -45,6 +45,7 @@ class Settings:
     port: int = 8000
     pool_min: int = 2
     pool_max: int = 20
+    pool_timeout: float = 5.0
     debug: bool = False
     limits: Limits = field(default_factory=Limits)
 
@@ -65,6 +66,7 @@ class Settings:
             port=_int("SKYLOOM_PORT", 8000),
             pool_min=_int("SKYLOOM_POOL_MIN", 2),
             pool_max=_int("SKYLOOM_POOL_MAX", 20),
+            pool_timeout=_int("SKYLOOM_POOL_TIMEOUT_MS", 5000) / 1000,
         )
         values.update(overrides)
         return cls(**values)

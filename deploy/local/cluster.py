@@ -110,6 +110,12 @@ class LocalCluster:
         self._chroot_pg(f"{PG_BIN}/pg_ctl -D {self.data_dir} -m fast -w stop")
         return True
 
+    def destroy(self) -> None:
+        """Stop the server and remove its data directory and credentials (the root stays cached)."""
+        self.down()
+        shutil.rmtree(self._host_path(self.socket_dir), ignore_errors=True)
+        self.state_file.unlink(missing_ok=True)
+
     def admin_url(self, dbname: str = "postgres") -> str:
         state = self._state()
         return self._url(ADMIN_ROLE, state["admin_password"], dbname)
