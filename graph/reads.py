@@ -267,16 +267,22 @@ class GraphReader:
             return [(row[0], row[1]) for row in await cur.fetchall()]
 
     # -- history and change feed ------------------------------------------------------------
-    async def history(self, uid: str, first: int, after_version: int | None) -> tuple[list[Change], bool]:
+    async def histories(self, uids: list[str], first: int, after_version: int | None) -> dict[str, tuple[list[Change], bool]]:
+        """Up to `first` versions after `after_version` of each CI, oldest first, in one query."""
         async with self.db.connection() as conn:
             cur = await conn.execute(
-                f"SELECT {CHANGE_COLUMNS} FROM skyloom.change_log WHERE graph = %s AND uid = %s AND version > %s "
-                "ORDER BY version LIMIT %s",
-                (self.graph, uid, after_version or 0, first + 1),
+                f"SELECT {CHANGE_COLUMNS} FROM ("
+                f" SELECT *, row_number() OVER (PARTITION BY uid ORDER BY version) AS rank FROM skyloom.change_log"
+                "  WHERE graph = %s AND uid = ANY(%s::uuid[]) AND version > %s"
+                ") AS v WHERE rank <= %s ORDER BY uid, version",
+                (self.graph, list(uids), after_version or 0, first + 1),
             )
             rows = await cur.fetchall()
-        changes = [change_from_row(r) for r in rows]
-        return changes[:first], len(changes) > first
+        found: dict[str, list[Change]] = {uid: [] for uid in uids}
+        for row in rows:
+            change = change_from_row(row)
+            found.setdefault(change.uid, []).append(change)
+        return {uid: (changes[:first], len(changes) > first) for uid, changes in found.items()}
 
     async def latest_event_id(self) -> int:
         async with self.db.connection() as conn:

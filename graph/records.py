@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from psycopg import sql
 
 from skyloom.graph import labels
+from skyloom.schema import vocabulary
 
 
 @dataclass(slots=True)
@@ -40,6 +41,9 @@ class Change:
     actor: str
     before: dict[str, Any] | None
     after: dict[str, Any] | None
+    # What readers derive from this change once and share (e.g. the API's event object, built
+    # once for all subscribers of a process instead of once per subscriber).
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 CHANGE_COLUMNS = "id, at, topic, uid::text, label, tenancy_uid::text, version, operation, actor, before, after"
@@ -71,3 +75,21 @@ def edge_parent(graph: str) -> str:
 def now_iso() -> str:
     """Timestamps live in agtype maps as ISO 8601 UTC strings, which sort as they read."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def ci_properties(
+    kind: str, name: str, provider: str, region: str | None, tags: dict[str, str] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """The property map of a new CI, with its cloud's own term for the kind; `extra` adds containment etc."""
+    stamp = now_iso()
+    return {
+        "kind": kind,
+        "name": name,
+        "provider": provider,
+        "providerTerm": vocabulary.kinds()[kind].provider_term(provider),
+        "region": region,
+        "tags": tags or {},
+        "firstSeen": stamp,
+        "lastSeen": stamp,
+        **extra,
+    }

@@ -17,7 +17,7 @@ from skyloom.graph import labels
 from skyloom.graph.changefeed import ChangeFeed
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import CiQuery, GraphReader
-from skyloom.graph.records import Vertex
+from skyloom.graph.records import Change, Vertex
 from skyloom.schema import cursors
 from skyloom.schema.cmdb import (
     CiConnection,
@@ -67,6 +67,7 @@ class Loaders:
         self.vertex: DataLoader[str, Vertex | None] = DataLoader(self._load_vertices)
         self.owned_tenancies: DataLoader[str, list[Vertex]] = DataLoader(self._load_owned)
         self.neighbours: DataLoader[tuple, list[tuple[str, bool, Vertex]]] = DataLoader(self._load_neighbours)
+        self.history: DataLoader[tuple, tuple[list[Change], bool]] = DataLoader(self._load_history)
         self._children: dict[str, DataLoader[str, list[Vertex]]] = {}
 
     def children(self, label: str) -> DataLoader[str, list[Vertex]]:
@@ -103,6 +104,19 @@ class Loaders:
             found = await self.reader.neighbours(ids, relations, outgoing, incoming, first)
             for uid, vertex in zip(uids, vertices):
                 answers[(uid, relations, outgoing, incoming, first)] = found.get(vertex.id, []) if vertex else []
+        return [answers[key] for key in keys]
+
+
+    async def _load_history(self, keys: list[tuple]) -> list[tuple[list[Change], bool]]:
+        """Keys are (uid, first, after_version); one query per distinct page request."""
+        groups: dict[tuple, list[str]] = defaultdict(list)
+        for uid, first, after in keys:
+            groups[(first, after)].append(uid)
+        answers: dict[tuple, tuple[list[Change], bool]] = {}
+        for (first, after), uids in groups.items():
+            found = await self.reader.histories(uids, first, after)
+            for uid in uids:
+                answers[(uid, first, after)] = found.get(uid, ([], False))
         return [answers[key] for key in keys]
 
 
@@ -191,7 +205,7 @@ class Context:
     async def history(self, uid: str, first: int, after: str | None) -> CiVersionConnection:
         first = self.page_size(first)
         position = cursors.decode(after)
-        changes, has_next = await self.reader.history(uid, first, position[0] if position else None)
+        changes, has_next = await self.loaders.history.load((uid, first, position[0] if position else None))
         edges = [
             CiVersionEdge(
                 cursor=cursors.encode(c.version),

@@ -35,6 +35,13 @@ def _event_id(after: strawberry.ID | None) -> int | None:
 
 
 def to_event(change: Change) -> CiChange:
+    event = change.memo.get("event")
+    if event is None:
+        event = change.memo["event"] = _build_event(change)
+    return event
+
+
+def _build_event(change: Change) -> CiChange:
     return CiChange(
         event_id=strawberry.ID(str(change.event_id)),
         at=change.at,

@@ -12,9 +12,8 @@ from typing import Any
 from skyloom.graph import labels
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import GraphReader
-from skyloom.graph.records import Vertex, now_iso
+from skyloom.graph.records import Vertex, ci_properties
 from skyloom.graph.store import GraphWriter, writing
-from skyloom.schema import vocabulary
 
 PROVIDER = "acme-cloud"
 ACTOR = "system:demo"
@@ -86,21 +85,6 @@ TENANCIES: list[tuple[str, str, str, list[tuple[str, str | None]], list[tuple[st
 ]
 
 
-def ci_props(kind: str, name: str, provider: str, region: str | None, **extra: Any) -> dict[str, Any]:
-    stamp = now_iso()
-    return {
-        "kind": kind,
-        "name": name,
-        "provider": provider,
-        "providerTerm": vocabulary.kinds()[kind].provider_term(provider),
-        "region": region,
-        "tags": {},
-        "firstSeen": stamp,
-        "lastSeen": stamp,
-        **extra,
-    }
-
-
 async def load(db: Database, progress: Callable[[str], None] = lambda _m: None) -> bool:
     """Load the demo set; False when it was already there."""
     reader = GraphReader(db)
@@ -116,7 +100,7 @@ async def load(db: Database, progress: Callable[[str], None] = lambda _m: None) 
             backend = await _child(w, "CloudBackend", provider, {"name": name, "displayName": display, "cloud": cloud})
             root = await w.create(
                 "Tenancy",
-                ci_props("Tenancy", root_name, cloud, region, isRoot=True, parentUid=backend.uid, backendUid=backend.uid, ownerUid=None),
+                ci_properties("Tenancy", root_name, cloud, region, isRoot=True, parentUid=backend.uid, backendUid=backend.uid, ownerUid=None),
             )
             await w.relate(labels.CONTAINS, backend, root)
             roots[name] = (root, region)
@@ -142,7 +126,7 @@ async def _tenancy(w: GraphWriter, name: str, owner: Vertex, root: Vertex, regio
     cloud = root.props["provider"]
     tenancy = await w.create(
         "Tenancy",
-        ci_props(
+        ci_properties(
             "Tenancy", name, cloud, region,
             isRoot=False, parentUid=root.uid, backendUid=root.props["backendUid"], ownerUid=owner.uid,
             tags={"client": owner.props["name"]},
@@ -155,7 +139,7 @@ async def _tenancy(w: GraphWriter, name: str, owner: Vertex, root: Vertex, regio
         parent = placed[parent_name] if parent_name else tenancy
         comp = await w.create(
             "Compartment",
-            ci_props(
+            ci_properties(
                 "Compartment", comp_name, cloud, region,
                 parentUid=parent.uid, tenancyUid=tenancy.uid, compartmentUid=parent.uid if parent_name else None,
             ),
@@ -167,7 +151,7 @@ async def _tenancy(w: GraphWriter, name: str, owner: Vertex, root: Vertex, regio
         urn = f"urn:pulumi:prod::{name}::{token}::{res_name}"
         res = await w.create(
             kind,
-            ci_props(
+            ci_properties(
                 kind, res_name, cloud, region,
                 nativeType=token, urn=urn, parentUid=comp.uid, tenancyUid=tenancy.uid, compartmentUid=comp.uid,
                 tags={"environment": "production", "client": owner.props["name"]},

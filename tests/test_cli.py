@@ -64,3 +64,15 @@ def test_demo_load_is_idempotent(pg, demo_loaded) -> None:
 def test_non_numeric_settings_are_a_clear_error() -> None:
     result = run("db", "status", env={"SKYLOOM_PORT": "eighty"})
     assert result.returncode != 0 and "SKYLOOM_PORT must be an integer" in result.stderr
+
+
+def test_provisioning_without_network_says_what_to_do_instead(tmp_path: Path) -> None:
+    # A fresh network namespace has no route anywhere: the package registry is unreachable.
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("SKYLOOM_")}
+    result = subprocess.run(
+        ["unshare", "--net", sys.executable, "-m", "skyloom.cli", "db", "up"],
+        env={**clean, "SKYLOOM_CACHE_DIR": str(tmp_path)}, capture_output=True, text=True, timeout=300, cwd=REPO,
+    )
+    assert result.returncode == 1
+    assert "could not build the database root" in result.stderr and "SKYLOOM_DATABASE_URL" in result.stderr
+    assert not (tmp_path / "pgroot").exists() and not (tmp_path / "pgroot.partial").exists()

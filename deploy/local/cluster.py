@@ -41,7 +41,7 @@ _SERVER_SETTINGS = """
 listen_addresses = '127.0.0.1'
 port = {port}
 unix_socket_directories = '{socket_dir}'
-shared_preload_libraries = 'age'
+shared_preload_libraries = 'age,pg_stat_statements'
 max_connections = 300
 shared_buffers = '512MB'
 work_mem = '16MB'
@@ -98,9 +98,13 @@ class LocalCluster:
         if not (self._host_path(self.data_dir) / "PG_VERSION").exists():
             progress("initialising the database cluster")
             self._initdb()
+        changed = self._write_settings()
         if not self._is_running():
             progress(f"starting PostgreSQL on 127.0.0.1:{self._state()['port']}")
             self._start()
+        elif changed:
+            progress("restarting PostgreSQL to apply new settings")
+            self._chroot_pg(f"{PG_BIN}/pg_ctl -D {self.data_dir} -m fast -w -t 60 restart")
         self._bootstrap_roles()
 
     def down(self) -> bool:
@@ -179,12 +183,25 @@ class LocalCluster:
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        conf = self._host_path(self.data_dir) / "postgresql.auto.conf"
-        settings = _SERVER_SETTINGS.format(
+        self._write_settings()
+
+    def _write_settings(self) -> bool:
+        """(Re)write our server settings; True when they changed (a running server needs a restart)."""
+        main_conf = self._host_path(self.data_dir) / "postgresql.conf"
+        include = "include_if_exists = 'skyloom.conf'"
+        if include not in main_conf.read_text():
+            with main_conf.open("a") as fh:
+                fh.write(f"\n{include}\n")
+        state = self._state()
+        conf = self._host_path(self.data_dir) / "skyloom.conf"
+        wanted = _SERVER_SETTINGS.format(
             port=state["port"], socket_dir=self.socket_dir, fsync="on" if self.durable else "off"
         )
-        with conf.open("a") as fh:
-            fh.write(settings)
+        if conf.exists() and conf.read_text() == wanted:
+            return False
+        conf.write_text(wanted)
+        self._chroot(["chown", "postgres:postgres", f"{self.data_dir}/skyloom.conf"])
+        return True
 
     def _start(self) -> None:
         try:

@@ -11,12 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from skyloom.graph import labels
-from skyloom.graph.records import now_iso
+from skyloom.graph.records import ci_properties
 from skyloom.graph.store import DuplicateName, writing
 from skyloom.resolvers import validation
 from skyloom.resolvers.context import Context
 from skyloom.resolvers.mutations.kit import Refused, live_vertex, parse_id, refuse_if_live
-from skyloom.schema import vocabulary
 from skyloom.schema.cmdb import Compartment, Tenancy
 from skyloom.schema.errors import duplicate, invalid, not_found
 from skyloom.schema.inputs import CompartmentCreateInput, CompartmentUpdateInput, TenancyCreateInput, TenancyUpdateInput
@@ -37,20 +36,6 @@ def _checked(name: str | None, region: str | None, tags: Any) -> dict[str, str] 
     return checked
 
 
-def _ci_props(kind: str, name: str, provider: str, region: str | None, tags: dict[str, str] | None) -> dict[str, Any]:
-    stamp = now_iso()
-    return {
-        "kind": kind,
-        "name": name,
-        "provider": provider,
-        "providerTerm": vocabulary.kinds()[kind].provider_term(provider),
-        "region": region,
-        "tags": tags or {},
-        "firstSeen": stamp,
-        "lastSeen": stamp,
-    }
-
-
 async def tenancy_create(ctx: Context, data: TenancyCreateInput):
     try:
         tags = _checked(data.name, data.region, data.tags)
@@ -65,7 +50,7 @@ async def tenancy_create(ctx: Context, data: TenancyCreateInput):
             if data.owner_id is not None:
                 owner = await live_vertex(w, "ownerId", data.owner_id, ("Tenant", "SubTenant"), "tenant or sub-tenant")
             provider = parent.props["cloud"] if parent.label == "CloudBackend" else parent.props["provider"]
-            props = _ci_props("Tenancy", data.name, provider, data.region, tags)
+            props = ci_properties("Tenancy", data.name, provider, data.region, tags)
             props.update(
                 isRoot=parent.label == "CloudBackend",
                 parentUid=parent.uid,
@@ -138,7 +123,7 @@ async def compartment_create(ctx: Context, data: CompartmentCreateInput):
         async with writing(ctx.services.db, ctx.actor) as w:
             parent = await live_vertex(w, "parentId", data.parent_id, ("Tenancy", "Compartment"), "tenancy or compartment")
             in_tenancy = parent.label == "Tenancy"
-            props = _ci_props("Compartment", data.name, parent.props["provider"], data.region, tags)
+            props = ci_properties("Compartment", data.name, parent.props["provider"], data.region, tags)
             props.update(
                 parentUid=parent.uid,
                 tenancyUid=parent.uid if in_tenancy else parent.props["tenancyUid"],
