@@ -24,6 +24,9 @@ from skyloom.graph.records import (
 )
 
 _LIVE = "(properties ->> 'deleted'::text) = 'false'"
+# Every vertex read selects these: the graphid as a Python int, named `gid` so that `ORDER BY id`
+# still means the graphid column (and can walk its index) rather than the converted output.
+_VERTEX = "id::text::bigint AS gid, properties"
 MAX_IMPACT_NODES = 10_000
 
 
@@ -73,7 +76,7 @@ class GraphReader:
         if not uids:
             return {}
         found = await self._vertices(
-            f"SELECT id::text::bigint, properties FROM {vertex_parent(self.graph)} "
+            f"SELECT {_VERTEX} FROM {vertex_parent(self.graph)} "
             "WHERE (properties ->> 'uid'::text) = ANY(%s)",
             (list(uids),),
         )
@@ -82,7 +85,7 @@ class GraphReader:
     async def by_uid(self, uid: str, label: str | None = None) -> Vertex | None:
         source = table(self.graph, label) if label else vertex_parent(self.graph)
         found = await self._vertices(
-            f"SELECT id::text::bigint, properties FROM {source} WHERE (properties ->> 'uid'::text) = %s", (uid,)
+            f"SELECT {_VERTEX} FROM {source} WHERE (properties ->> 'uid'::text) = %s", (uid,)
         )
         return found[0] if found else None
 
@@ -90,7 +93,7 @@ class GraphReader:
         if not ids:
             return {}
         found = await self._vertices(
-            f"SELECT id::text::bigint, properties FROM {vertex_parent(self.graph)} "
+            f"SELECT {_VERTEX} FROM {vertex_parent(self.graph)} "
             "WHERE id = ANY(%s::text[]::graphid[])",
             (_ids_param(ids),),
         )
@@ -100,7 +103,7 @@ class GraphReader:
         """Vertices of `label` whose parentUid is one of `parent_uids`, by parent, sorted by name."""
         live = "" if include_deleted else f" AND {_LIVE}"
         found = await self._vertices(
-            f"SELECT id::text::bigint, properties FROM {table(self.graph, label)} "
+            f"SELECT {_VERTEX} FROM {table(self.graph, label)} "
             f"WHERE (properties ->> 'parentUid'::text) = ANY(%s){live} "
             "ORDER BY lower(properties ->> 'name'::text), id",
             (list(parent_uids),),
@@ -118,7 +121,7 @@ class GraphReader:
             params.append(str(after))
         params.append(first + 1)
         found = await self._vertices(
-            f"SELECT id::text::bigint, properties FROM {table(self.graph, label)} "
+            f"SELECT {_VERTEX} FROM {table(self.graph, label)} "
             f"WHERE {' AND '.join(conditions)} ORDER BY id LIMIT %s",
             params,
         )
@@ -162,7 +165,7 @@ class GraphReader:
             params.append(str(after))
         params.append(first + 1)
         found = await self._vertices(
-            f"SELECT id::text::bigint, properties FROM {source} WHERE {where} ORDER BY id LIMIT %s", params
+            f"SELECT {_VERTEX} FROM {source} WHERE {where} ORDER BY id LIMIT %s", params
         )
         return Page(found[:first], len(found) > first)
 
