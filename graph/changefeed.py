@@ -24,6 +24,8 @@ from skyloom.graph.store import CHANNEL
 
 log = logging.getLogger(__name__)
 
+_PAGE = 5000
+
 
 class SubscriberOverflow(Exception):
     """A subscriber fell too far behind; it must reconnect and resume from its last event id."""
@@ -116,27 +118,33 @@ class ChangeFeed:
             delay = min(delay * 2, self.retry_max)
 
     async def _deliver_tx(self, xid: str) -> None:
-        async with self.db.connection() as conn:
-            cur = await conn.execute(
-                f"SELECT {CHANGE_COLUMNS} FROM skyloom.change_log WHERE tx = %s::xid8 AND graph = %s ORDER BY id",
-                (xid, self.db.graph),
-            )
-            rows = await cur.fetchall()
-        self._dispatch(change_from_row(r) for r in rows)
+        """Deliver one committed transaction's changes, a page at a time (a bulk load can be huge)."""
+        after = 0
+        while True:
+            async with self.db.connection() as conn:
+                cur = await conn.execute(
+                    f"SELECT {CHANGE_COLUMNS} FROM skyloom.change_log"
+                    " WHERE tx = %s::xid8 AND graph = %s AND id > %s ORDER BY id LIMIT %s",
+                    (xid, self.db.graph, after, _PAGE),
+                )
+                rows = await cur.fetchall()
+            self._dispatch(change_from_row(r) for r in rows)
+            if len(rows) < _PAGE:
+                return
+            after = rows[-1][0]
+            await asyncio.sleep(0)  # let subscribers drain between pages
 
     async def _catch_up(self) -> None:
         """Deliver what was committed while we were not listening."""
         while True:
             async with self.db.connection() as conn:
                 cur = await conn.execute(
-                    f"SELECT {CHANGE_COLUMNS} FROM skyloom.change_log WHERE id > %s AND graph = %s ORDER BY id LIMIT 5000",
-                    (self._high_water, self.db.graph),
+                    f"SELECT {CHANGE_COLUMNS} FROM skyloom.change_log WHERE id > %s AND graph = %s ORDER BY id LIMIT %s",
+                    (self._high_water, self.db.graph, _PAGE),
                 )
                 rows = await cur.fetchall()
-            if not rows:
-                return
             self._dispatch(change_from_row(r) for r in rows)
-            if len(rows) < 5000:
+            if len(rows) < _PAGE:
                 return
 
     def _dispatch(self, changes: Iterable[Change]) -> None:

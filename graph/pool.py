@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from time import monotonic
+from weakref import WeakKeyDictionary
 
 import psycopg
 from psycopg import AsyncConnection
@@ -24,26 +26,34 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached right now; callers report it and retry later."""
 
 
+# A connection back from a request less than this long ago is handed out again unchecked; one
+# that sat idle longer is pinged first (after an outage, idle connections are the broken ones).
+_FRESH_SECONDS = 2.0
+
+
 async def _configure(conn: AsyncConnection) -> None:
     await agtype.register_async(conn)
     # The role's default search_path should already say this; an externally managed role may not.
     await conn.execute('SET search_path = ag_catalog, "$user", public')
-    await conn.commit()
 
 
 class Database:
     def __init__(self, url: str, graph: str, *, min_size: int = 2, max_size: int = 20, timeout: float = 5.0) -> None:
         self.url = url
         self.graph = labels.check_graph_name(graph)
+        # Autocommit: a read is one statement and needs no COMMIT round trip when the
+        # connection goes back; writes open explicit transactions (`conn.transaction()`).
+        self._returned: WeakKeyDictionary[AsyncConnection, float] = WeakKeyDictionary()
         self.pool = AsyncConnectionPool(
             url,
             min_size=min_size,
             max_size=max_size,
             open=False,
+            kwargs={"autocommit": True},
             configure=_configure,
-            check=AsyncConnectionPool.check_connection,
+            check=self._check,
+            reset=self._mark_returned,
             timeout=timeout,
-            reconnect_timeout=0,  # keep trying for ever: the database may come back
             name="skyloom",
         )
         self._label_by_id: dict[int, str] = {}
@@ -77,6 +87,14 @@ class Database:
         finally:
             await conn.close()
         return None
+
+    async def _check(self, conn: AsyncConnection) -> None:
+        returned = self._returned.get(conn)
+        if returned is None or monotonic() - returned > _FRESH_SECONDS:
+            await AsyncConnectionPool.check_connection(conn)
+
+    async def _mark_returned(self, conn: AsyncConnection) -> None:
+        self._returned[conn] = monotonic()
 
     async def close(self) -> None:
         await self.pool.close()

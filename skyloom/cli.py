@@ -66,7 +66,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     ctx.obj = Settings.from_env()
 
 
-def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> None:
+def _serve(settings: Settings, url: str, host: str, port: int, access_log: bool = False) -> None:
     import uvicorn
 
     from skyloom.app import create_app
@@ -86,7 +86,17 @@ def _serve(settings: Settings, url: str, host: str, port: int, workers: int) -> 
         pool_max=settings.pool_max,
         pool_timeout=settings.pool_timeout,
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", lifespan="on", workers=1 if workers < 2 else None)
+    # No per-message deflate: compressing every subscription event for every subscriber costs
+    # more CPU than the bytes it saves on the small JSON messages GraphQL sends.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=access_log,
+        lifespan="on",
+        ws_per_message_deflate=False,
+    )
 
 
 @main.command()
@@ -100,16 +110,17 @@ def up(settings: Settings, host: str | None, port: int | None, no_demo: bool) ->
         url = _prepare(settings)
         if not no_demo:
             _load_demo(settings, url)
-    _serve(settings, url, host or settings.host, port or settings.port, 1)
+    _serve(settings, url, host or settings.host, port or settings.port)
 
 
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option("--access-log", is_flag=True, help="Log every HTTP request (off by default: it costs time per request).")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, access_log: bool) -> None:
     """Serve the API against an existing, migrated database."""
-    _serve(settings, runtime.app_url(settings), host or settings.host, port or settings.port, 1)
+    _serve(settings, runtime.app_url(settings), host or settings.host, port or settings.port, access_log)
 
 
 @main.group()
