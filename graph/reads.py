@@ -252,24 +252,51 @@ class GraphReader:
                 result[gid].append((label_of(eid), out, vertex))
         return result
 
-    async def impact(self, gid: int, depth: int) -> list[tuple[int, int]]:
-        """(graphid, distance) of every CI that depends on `gid`, directly or through others, up to `depth` hops.
+    async def impact(
+        self, uid: str, depth: int, first: int, after: tuple[int, int] | None
+    ) -> tuple[list[tuple[int, Vertex]], int, bool]:
+        """What depends on CI `uid`, directly or through others, up to `depth` hops, nearest first.
 
-        UNION (not UNION ALL) keeps each (vertex, depth) once, so cycles cannot loop; the depth
-        bound keeps the work linear in the size of the answer.
+        Returns a page of (distance, vertex) after the (distance, graphid) cursor, the size of the
+        whole set, and whether more follow, in one statement. UNION (not UNION ALL) keeps each
+        (vertex, distance) once, so cycles cannot loop, and the depth bound keeps the work linear
+        in the size of the answer. The page's vertices are fetched with `id = ANY(ARRAY(...))`:
+        a join against the parent table would make the planner read every label table.
         """
         deps = table(self.graph, labels.DEPENDS_ON)
+        parent = vertex_parent(self.graph)
+        after_d, after_gid = after if after is not None else (-1, 0)
+        ranked = (
+            f"WITH RECURSIVE start AS MATERIALIZED ("
+            f"  SELECT id FROM {parent} WHERE (properties ->> 'uid'::text) = %(uid)s"
+            f"), r(gid, depth) AS ("
+            f"  SELECT id, 0 FROM start"
+            f"  UNION"
+            f"  SELECT e.start_id, r.depth + 1 FROM r JOIN {deps} e ON e.end_id = r.gid WHERE r.depth < %(depth)s"
+            f"), ranked AS MATERIALIZED ("
+            f"  SELECT gid, min(depth) AS d FROM r WHERE depth > 0 AND gid NOT IN (SELECT id FROM start) GROUP BY gid"
+            f"  ORDER BY d, gid LIMIT {MAX_IMPACT_NODES})"
+        )
+        query = (
+            f"{ranked}, page AS MATERIALIZED ("
+            f"  SELECT gid, d FROM ranked WHERE (d, gid) > (%(after_d)s, %(after_gid)s::text::graphid)"
+            f"  ORDER BY d, gid LIMIT %(n)s"
+            f") SELECT (SELECT count(*) FROM ranked), p.d, v.id::text::bigint, v.properties"
+            f" FROM (SELECT id, properties FROM {parent} WHERE id = ANY(ARRAY(SELECT gid FROM page))) v"
+            f" JOIN page p ON p.gid = v.id ORDER BY p.d, v.id"
+        )
+        params = {"uid": uid, "depth": depth, "after_d": after_d, "after_gid": str(after_gid), "n": first + 1}
         async with self.db.connection() as conn:
-            cur = await conn.execute(
-                f"WITH RECURSIVE r(gid, depth) AS ("
-                f" SELECT %s::text::graphid, 0"
-                f" UNION"
-                f" SELECT e.start_id, r.depth + 1 FROM r JOIN {deps} e ON e.end_id = r.gid WHERE r.depth < %s"
-                f") SELECT gid::text::bigint, min(depth) AS d FROM r WHERE depth > 0 AND gid <> %s::text::graphid"
-                f" GROUP BY gid ORDER BY d, 1 LIMIT %s",
-                (str(gid), depth, str(gid), MAX_IMPACT_NODES),
-            )
-            return [(row[0], row[1]) for row in await cur.fetchall()]
+            cur = await conn.execute(query, params)
+            rows = await cur.fetchall()
+            if rows:
+                total = rows[0][0]
+            else:  # an empty page says nothing about the size of the whole set
+                cur = await conn.execute(f"{ranked} SELECT count(*) FROM ranked", params)
+                (total,) = await cur.fetchone()
+        label_of = self.db.label_of
+        page = [(d, Vertex(gid, label_of(gid), props)) for _, d, gid, props in rows]
+        return page[:first], total, len(page) > first
 
     # -- history and change feed ------------------------------------------------------------
     async def histories(self, uids: list[str], first: int, after_version: int | None) -> dict[str, tuple[list[Change], bool]]:

@@ -184,22 +184,14 @@ class Context:
         if depth < 1 or depth > self.limits.max_impact_depth:
             raise PublicError(f"depth must be between 1 and {self.limits.max_impact_depth}", "DEPTH")
         position = cursors.decode(after, arity=2)
-        vertex = await self.loaders.vertex.load(uid)
-        if vertex is None:
-            return ImpactConnection(edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0)
-        ranked = await self.reader.impact(vertex.id, depth)
-        remaining = ranked if position is None else [r for r in ranked if (r[1], r[0]) > position]
-        page = remaining[:first]
-        found = await self.reader.by_ids([gid for gid, _ in page])
+        page, total, has_next = await self.reader.impact(uid, depth, first, position)
         edges = [
-            ImpactEdge(cursor=cursors.encode(d, gid), depth=d, node=ci_from_props(found[gid].label, found[gid].props))
-            for gid, d in page
-            if gid in found
+            ImpactEdge(cursor=cursors.encode(d, v.id), depth=d, node=ci_from_props(v.label, v.props)) for d, v in page
         ]
         return ImpactConnection(
             edges=edges,
-            page_info=PageInfo(has_next_page=len(remaining) > first, end_cursor=edges[-1].cursor if edges else None),
-            total_count=len(ranked),
+            page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+            total_count=total,
         )
 
     async def history(self, uid: str, first: int, after: str | None) -> CiVersionConnection:

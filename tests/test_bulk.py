@@ -153,10 +153,13 @@ async def test_bulk_load_reads_back_exactly(db: Database, pg: Pg) -> None:
     assert [v.props["name"] for v in page.items] == ["web-tier", "web-1"]
     assert set(await reader.compartment_subtree(tree.apps)) == {tree.apps, tree.web_tier}
     gid = result.graphids
-    assert await reader.impact(gid[tree.vpc], 3) == sorted(
+    page, total, more = await reader.impact(tree.vpc, 3, first=10, after=None)
+    assert [(v.id, d) for d, v in page] == sorted(
         [(gid[tree.subnet], 1), (gid[tree.web], 2), (gid[tree.fn], 2), (gid[tree.lb], 3)], key=lambda r: (r[1], r[0])
     )
-    assert await reader.impact(gid[tree.vpc], 1) == [(gid[tree.subnet], 1)]
+    assert (total, more) == (4, False)
+    page, total, more = await reader.impact(tree.vpc, 1, first=10, after=None)
+    assert [(v.id, d) for d, v in page] == [(gid[tree.subnet], 1)] and total == 1
 
     # Edges: the stored root contains the new tenancy; edge properties survive COPY escaping.
     root_id = (await reader.by_uid(tree.root)).id

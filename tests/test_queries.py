@@ -225,3 +225,17 @@ def test_tenants_connection_pages(server: Server) -> None:
     ids = [e["node"]["id"] for e in first["edges"] + rest["edges"]]
     assert len(ids) == len(set(ids))
     assert {"contoso", "fabrikam", "northwind"} <= {e["node"]["name"] for e in first["edges"] + rest["edges"]}
+
+
+def test_impact_of_a_ci_nothing_depends_on_is_empty(server: Server) -> None:
+    leaf = ci_id(server, "contoso-alb")
+    data = server.gql("query($id: ID!) { ci(id: $id) { impact { totalCount edges { depth } pageInfo { hasNextPage endCursor } } } }", {"id": leaf})
+    assert data["ci"]["impact"] == {"totalCount": 0, "edges": [], "pageInfo": {"hasNextPage": False, "endCursor": None}}
+
+
+def test_impact_past_the_last_page_still_counts_the_whole_set(server: Server) -> None:
+    vpc = ci_id(server, "contoso-vpc")
+    query = "query($id: ID!, $a: String) { ci(id: $id) { impact(depth: 3, first: 5, after: $a) { totalCount edges { depth } pageInfo { endCursor } } } }"
+    full = server.gql(query, {"id": vpc, "a": None})["ci"]["impact"]
+    beyond = server.gql(query, {"id": vpc, "a": full["pageInfo"]["endCursor"]})["ci"]["impact"]
+    assert beyond == {"totalCount": 5, "edges": [], "pageInfo": {"endCursor": None}}
