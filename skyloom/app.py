@@ -139,3 +139,19 @@ def create_app(
         lifespan=lifespan,
     )
     return BodyLimit(app, limits.max_body_bytes)
+
+
+def app_from_env() -> ASGIApp:
+    """The app as uvicorn's worker processes build it (`--workers N`): settings from the environment."""
+    from skyloom import runtime
+    from skyloom.settings import Settings
+
+    settings = Settings.from_env()
+    return create_app(
+        runtime.app_url(settings),
+        settings.graph_name,
+        settings.limits,
+        pool_min=settings.pool_min,
+        pool_max=settings.pool_max,
+        pool_timeout=settings.pool_timeout,
+    )

@@ -66,7 +66,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     ctx.obj = Settings.from_env()
 
 
-def _serve(settings: Settings, url: str, host: str, port: int, access_log: bool = False) -> None:
+def _serve(settings: Settings, url: str, host: str, port: int, access_log: bool = False, workers: int = 1) -> None:
     import uvicorn
 
     from skyloom.app import create_app
@@ -74,10 +74,19 @@ def _serve(settings: Settings, url: str, host: str, port: int, access_log: bool 
     with friendly_errors():
         runtime.check_connection(url, settings.graph_name)
     base = f"http://{host}:{port}"
-    console.print(f"[bold]Skyloom[/] serving on {base}")
+    console.print(f"[bold]Skyloom[/] serving on {base}" + (f" with {workers} worker processes" if workers > 1 else ""))
     console.print(f"  GraphQL + GraphiQL  {base}/graphql")
     console.print(f"  subscriptions       ws://{host}:{port}/graphql  (graphql-transport-ws)")
     console.print(f"  health              {base}/healthz")
+    # No per-message deflate: compressing every subscription event for every subscriber costs
+    # more CPU than the bytes it saves on the small JSON messages GraphQL sends.
+    options = dict(
+        host=host, port=port, log_level="info", access_log=access_log, lifespan="on", ws_per_message_deflate=False
+    )
+    if workers > 1:
+        # Each worker is a full replica (own pool, own LISTEN connection), built from the environment.
+        uvicorn.run("skyloom.app:app_from_env", factory=True, workers=workers, **options)
+        return
     app = create_app(
         url,
         settings.graph_name,
@@ -86,17 +95,7 @@ def _serve(settings: Settings, url: str, host: str, port: int, access_log: bool 
         pool_max=settings.pool_max,
         pool_timeout=settings.pool_timeout,
     )
-    # No per-message deflate: compressing every subscription event for every subscriber costs
-    # more CPU than the bytes it saves on the small JSON messages GraphQL sends.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        access_log=access_log,
-        lifespan="on",
-        ws_per_message_deflate=False,
-    )
+    uvicorn.run(app, **options)
 
 
 @main.command()
@@ -117,10 +116,11 @@ def up(settings: Settings, host: str | None, port: int | None, no_demo: bool) ->
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
 @click.option("--access-log", is_flag=True, help="Log every HTTP request (off by default: it costs time per request).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes (replicas) on this host.")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None, access_log: bool) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, access_log: bool, workers: int) -> None:
     """Serve the API against an existing, migrated database."""
-    _serve(settings, runtime.app_url(settings), host or settings.host, port or settings.port, access_log)
+    _serve(settings, runtime.app_url(settings), host or settings.host, port or settings.port, access_log, workers)
 
 
 @main.group()

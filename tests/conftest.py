@@ -80,14 +80,14 @@ class GraphQLError(AssertionError):
 class Server:
     """A real `skyloom serve` process on a loopback port."""
 
-    def __init__(self, database_url: str, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, database_url: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
         env = {**os.environ, "SKYLOOM_DATABASE_URL": database_url, **(extra_env or {})}
         self.log = open(REPO / ".pytest_cache" / f"server-{self.port}.log", "w") if (REPO / ".pytest_cache").exists() else subprocess.DEVNULL
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "skyloom.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "skyloom.cli", "serve", "--port", str(self.port), *args],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -130,3 +130,19 @@ def test_bad_resume_position_is_an_error(server: Server, subscribe, after: str) 
     assert code == 1
     errors = lines[-1].get("error") or lines[-1]["payload"]["errors"]
     assert errors[0]["extensions"]["code"] == "INVALID_EVENT_ID"
+
+
+def test_worker_processes_each_deliver_every_change(pg: Pg, server: Server, subscribe) -> None:
+    multi = Server(pg.app_url, args=("--workers", "2"))
+    try:
+        tid = fresh_tenancy(multi)
+        subs = [subscribe(multi.ws_url, CHANGES, {"f": {"tenancyId": tid}}, count=1) for _ in range(6)]
+        for sub in subs:
+            sub.wait_connected()
+        comp = compartment(server, tid, name="seen-by-all-workers")
+        for sub in subs:
+            code, lines = sub.results()
+            assert code == 0, lines
+            assert [e["id"] for e in events(lines)] == [comp["id"]]
+    finally:
+        multi.stop()

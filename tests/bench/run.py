@@ -360,8 +360,8 @@ def bench_size(settings: Settings, size: int, args: argparse.Namespace) -> Repor
             f"{len(estate.vertices):,} vertices and {len(estate.edges):,} edges in all"
         )
         bench_load(db, estate, report)
-        say("starting `skyloom serve`")
-        server = Server(db.app_url)
+        say(f"starting `skyloom serve --workers {args.workers}`")
+        server = Server(db.app_url, args=("--workers", str(args.workers)))
         bench_reads(server, db, estate, report, args.iterations, args.explain)
         if args.subscribers:
             asyncio.run(bench_subscriptions(server, db, estate, report, args.subscribers, args.rounds))
@@ -385,6 +385,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--subscribers", type=int, default=1000, help="graphql-ws subscribers (0 skips the test; default 1000)")
     parser.add_argument("--rounds", type=int, default=20, help="commits timed in the subscription test (default 20)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated estate")
+    parser.add_argument("--workers", type=int, default=1, help="API worker processes (`skyloom serve --workers`; default 1)")
     parser.add_argument("--explain", action="store_true", help="print EXPLAIN ANALYZE of each baseline SQL statement")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database instead of dropping it")
     args = parser.parse_args(argv)
