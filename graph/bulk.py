@@ -38,7 +38,7 @@ from psycopg import AsyncConnection
 from skyloom.graph import labels
 from skyloom.graph.pool import Database
 from skyloom.graph.records import now_iso, table, vertex_parent
-from skyloom.graph.store import CHANNEL, _MANAGED
+from skyloom.graph.store import CHANNEL, MANAGED_PROPERTIES
 
 CHUNK_SIZE = 50_000
 
@@ -190,7 +190,7 @@ class _Loader:
 
     def _stored(self, v: BulkVertex) -> dict[str, Any]:
         """The property map `GraphWriter.create` would store for the same input."""
-        row = {k: value for k, value in v.props.items() if k not in _MANAGED}
+        row = {k: value for k, value in v.props.items() if k not in MANAGED_PROPERTIES}
         if v.label in self._ci_labels:
             row["kind"] = v.label
         row.update(

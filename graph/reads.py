@@ -220,9 +220,10 @@ class GraphReader:
         result: dict[int, list[tuple[str, bool, Vertex]]] = {i: [] for i in ids}
         if not ids or not relations:
             return result
-        edges = " UNION ALL ".join(
-            f"SELECT id, start_id, end_id FROM {table(self.graph, r)}" for r in relations
-        ) if set(relations) != set(labels.EDGE_LABELS) else f"SELECT id, start_id, end_id FROM {edge_parent(self.graph)}"
+        if set(relations) == set(labels.EDGE_LABELS):
+            edges = f"SELECT id, start_id, end_id FROM {edge_parent(self.graph)}"
+        else:
+            edges = " UNION ALL ".join(f"SELECT id, start_id, end_id FROM {table(self.graph, r)}" for r in relations)
         parts = []
         if outgoing:
             parts.append(

@@ -26,7 +26,7 @@ from skyloom.graph.records import Vertex, now_iso, table, vertex_parent
 CHANNEL = "skyloom_change"
 
 # Properties the writer owns; callers cannot set them through `changes`.
-_MANAGED = frozenset({"uid", "version", "createdAt", "updatedAt", "deleted", "deletedAt"})
+MANAGED_PROPERTIES = frozenset({"uid", "version", "createdAt", "updatedAt", "deleted", "deletedAt"})
 
 
 class DuplicateName(Exception):
@@ -43,7 +43,7 @@ class GraphWriter:
 
     async def create(self, label: str, props: dict[str, Any], *, uid: str | None = None) -> Vertex:
         stamp = now_iso()
-        row = {k: v for k, v in props.items() if k not in _MANAGED}
+        row = {k: v for k, v in props.items() if k not in MANAGED_PROPERTIES}
         row.update(
             uid=uid or str(uuid.uuid4()), version=1, createdAt=stamp, updatedAt=stamp, deleted=False, deletedAt=None
         )
@@ -90,7 +90,7 @@ class GraphWriter:
         current = await self.get_for_update(label, uid)
         if current is None:
             return None
-        changes = {k: v for k, v in changes.items() if k not in _MANAGED}
+        changes = {k: v for k, v in changes.items() if k not in MANAGED_PROPERTIES}
         if all(current.props.get(k) == v for k, v in changes.items()):
             return current
         after = {**current.props, **changes, "version": current.props["version"] + 1, "updatedAt": now_iso()}

@@ -22,7 +22,7 @@ from typing import Any
 
 from skyloom.graph import labels
 from skyloom.graph.bulk import BulkEdge, BulkVertex
-from skyloom.schema import vocabulary
+from skyloom.graph.records import ci_properties
 
 BLOCK_MIDS = 4  # compartments under a block's top compartment
 MID_LEAVES = 4  # compartments under each of those
@@ -77,18 +77,8 @@ class _Builder:
         self.estate.edges.append(BulkEdge(relation, start, end))
 
     def ci(self, kind: str, name: str, cloud: str, region: str, tags: dict[str, str], **extra: Any) -> dict[str, Any]:
-        """The fields `skyloom.demo.ci_props` gives a CI (firstSeen / lastSeen fixed for determinism)."""
-        return {
-            "kind": kind,
-            "name": name,
-            "provider": cloud,
-            "providerTerm": vocabulary.kinds()[kind].provider_term(cloud),
-            "region": region,
-            "tags": tags,
-            "firstSeen": STAMP,
-            "lastSeen": STAMP,
-            **extra,
-        }
+        """A CI's properties as the API stores them (firstSeen / lastSeen fixed for determinism)."""
+        return {**ci_properties(kind, name, cloud, region, tags, **extra), "firstSeen": STAMP, "lastSeen": STAMP}
 
 
 def generate(ci_target: int, seed: int = 7) -> Estate:
