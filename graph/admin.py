@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import make_conninfo
 
 
 class DatabaseSetupError(RuntimeError):
@@ -13,10 +13,6 @@ class DatabaseSetupError(RuntimeError):
 
 def with_dbname(url: str, dbname: str) -> str:
     return make_conninfo(url, dbname=dbname)
-
-
-def database_name(url: str) -> str:
-    return conninfo_to_dict(url).get("dbname") or "postgres"
 
 
 def ensure_database(admin_url: str, dbname: str, app_role: str | None) -> bool:

@@ -40,7 +40,7 @@ def vertex_labels() -> tuple[str, ...]:
 def label_role(label: str) -> str:
     if label in PANEL_LABELS:
         return "panel"
-    if label in vocabulary.CONTAINER_KINDS:
+    if label in vocabulary.container_kinds():
         return "container"
     if label in ci_labels():
         return "resource"

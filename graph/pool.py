@@ -57,7 +57,6 @@ class Database:
             name="skyloom",
         )
         self._label_by_id: dict[int, str] = {}
-        self._table_oids: dict[str, int] = {}
 
     async def open(self, wait_timeout: float = 10.0) -> None:
         """Open the pool; raises DatabaseUnavailable with the reason when it cannot connect.

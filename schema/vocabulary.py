@@ -34,15 +34,10 @@ def kinds() -> dict[str, Kind]:
     }
 
 
-@cache
-def providers() -> tuple[str, ...]:
-    return tuple(json.loads(_DATA.read_text())["providers"])
-
-
 FALLBACK_KIND = "Resource"
-CONTAINER_KINDS = ("Tenancy", "Compartment")
 
 
-def resource_kinds() -> tuple[str, ...]:
-    """Kinds that are neither a tenancy nor a compartment: what a resource CI can be."""
-    return tuple(name for name, k in kinds().items() if not k.container)
+@cache
+def container_kinds() -> tuple[str, ...]:
+    """Kinds that hold other CIs (tenancies and compartments), as the data marks them."""
+    return tuple(name for name, kind in kinds().items() if kind.container)

@@ -16,15 +16,14 @@ def local_cluster(settings: Settings) -> LocalCluster:
     return LocalCluster(settings.cache_dir, settings.local_port)
 
 
-def prepare(settings: Settings, progress: Callable[[str], None], *, start_local: bool = True) -> str:
+def prepare(settings: Settings, progress: Callable[[str], None]) -> str:
     """Make sure the database exists and is migrated; return the URL the API connects with."""
     if settings.database_url:
         admin = settings.admin_database_url or settings.database_url
         migrate(admin, settings.graph_name, app_role=None, progress=progress)
         return settings.database_url
     cluster = local_cluster(settings)
-    if start_local:
-        cluster.up(progress)
+    cluster.up(progress)
     admin = cluster.admin_url()
     if ensure_database(admin, settings.database_name, APP_ROLE):
         progress(f"created database {settings.database_name!r}")

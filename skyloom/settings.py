@@ -46,7 +46,6 @@ class Settings:
     pool_min: int = 2
     pool_max: int = 20
     pool_timeout: float = 5.0
-    debug: bool = False
     limits: Limits = field(default_factory=Limits)
 
     @property
