@@ -40,13 +40,9 @@ def _ci_fields(props: dict[str, Any]) -> dict[str, Any]:
         display_kind=f"{kind.term} ({own_term})" if own_term and own_term != kind.term else kind.term,
         urn=props.get("urn"),
         region=props.get("region"),
-        tags=tags_of(props),
-        first_seen=when(props.get("firstSeen") or props.get("createdAt")),
-        last_seen=when(props.get("lastSeen") or props.get("updatedAt")),
         deleted=bool(props.get("deleted")),
-        deleted_at=when(props.get("deletedAt")),
         version=props.get("version", 1),
-        attributes=props.get("attributes") or {},
+        props=props,
         tenancy_id=props.get("tenancyUid"),
         compartment_id=props.get("compartmentUid"),
     )
@@ -70,15 +66,33 @@ class ConfigurationItem(Node):
     display_kind: str = strawberry.field(description='Both together, e.g. "Compartment (Resource Group)".')
     urn: str | None
     region: str | None
-    tags: list[Tag]
-    first_seen: datetime | None
-    last_seen: datetime | None
     deleted: bool
-    deleted_at: datetime | None
     version: int
-    attributes: JSON
+    # The stored map: fields that cost something to convert (timestamps, tags) are built from it
+    # only when a query asks for them, which matters on pages of hundreds of CIs.
+    props: strawberry.Private[dict[str, Any]]
     tenancy_id: strawberry.Private[str | None]
     compartment_id: strawberry.Private[str | None]
+
+    @strawberry.field
+    def tags(self) -> list[Tag]:
+        return tags_of(self.props)
+
+    @strawberry.field
+    def first_seen(self) -> datetime | None:
+        return when(self.props.get("firstSeen") or self.props.get("createdAt"))
+
+    @strawberry.field
+    def last_seen(self) -> datetime | None:
+        return when(self.props.get("lastSeen") or self.props.get("updatedAt"))
+
+    @strawberry.field
+    def deleted_at(self) -> datetime | None:
+        return when(self.props.get("deletedAt"))
+
+    @strawberry.field(description="Provider-specific properties as recorded (outputs of the resource).")
+    def attributes(self) -> JSON:
+        return self.props.get("attributes") or {}
 
     @strawberry.field(description="The tenancy this CI lives in.")
     async def tenancy(self, info: strawberry.Info) -> Annotated["Tenancy", strawberry.lazy("skyloom.schema.cmdb")] | None:
