@@ -7,6 +7,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from rich.console import Console
@@ -202,6 +203,47 @@ def demo_load(settings: Settings) -> None:
     """Load the demo data set (one provider, four clouds, three clients); idempotent."""
     with friendly_errors():
         _load_demo(settings, runtime.app_url(settings))
+
+
+@main.group()
+def ingest() -> None:
+    """Pulumi data into the CMDB's semantic layer."""
+
+
+@ingest.command("report")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, help="Exit 1 if a file maps fewer CIs (percent).")
+def ingest_report(files: tuple[Path, ...], min_coverage: float | None) -> None:
+    """How the semantic layer maps the resources of stack state files, and which type tokens it does not know."""
+    from rich.table import Table
+
+    from skyloom.ingest import state, translate
+
+    table = Table("file", "stack", "CIs", "mapped", "coverage", "unmapped type tokens", "not CIs")
+    failed = False
+    for path in files:
+        try:
+            result = translate.translate(state.load(path))
+        except state.StateError as exc:
+            table.add_row(path.name, "[red]unreadable[/]", "-", "-", "-", str(exc), "-")
+            failed = True
+            continue
+        mapped = len(result.records) - len(result.unmapped)
+        coverage = 100 * result.coverage
+        below = min_coverage is not None and coverage < min_coverage
+        failed |= below
+        table.add_row(
+            path.name,
+            f"{result.project}/{result.stack}",
+            str(len(result.records)),
+            str(mapped),
+            f"[red]{coverage:.1f}%[/]" if below else f"{coverage:.1f}%",
+            ", ".join(sorted({r.token for r in result.unmapped})) or "-",
+            str(len(result.skipped)),
+        )
+    Console(width=200).print(table)
+    if failed:
+        sys.exit(1)
 
 
 @main.command("schema")
