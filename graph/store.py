@@ -77,6 +77,27 @@ class GraphWriter:
         row = await cur.fetchone()
         return Vertex(row[0], self.label_of(row[0]), row[1]) if row else None
 
+    async def find(self, label: str | None, match: dict[str, Any], *, live_only: bool = True) -> list[Vertex]:
+        """Vertices (of `label`, or of any label) whose properties contain `match`, locked for this transaction."""
+        wanted = {**match, "deleted": False} if live_only else match
+        source = table(self.graph, label) if label else vertex_parent(self.graph)
+        cur = await self.conn.execute(
+            f"SELECT id::text::bigint, properties FROM {source} WHERE properties @> %s ORDER BY id FOR UPDATE",
+            (Agtype(wanted),),
+        )
+        return [Vertex(gid, self.label_of(gid), props) for gid, props in await cur.fetchall()]
+
+    async def find_by_urns(self, urns: list[str]) -> dict[str, Vertex]:
+        """Live CIs by Pulumi URN, any kind, locked for this transaction (urn is indexed on CI labels)."""
+        if not urns:
+            return {}
+        cur = await self.conn.execute(
+            f"SELECT id::text::bigint, properties FROM {vertex_parent(self.graph)} "
+            "WHERE (properties ->> 'urn'::text) = ANY(%s) AND (properties ->> 'deleted'::text) = 'false' FOR UPDATE",
+            (list(urns),),
+        )
+        return {props["urn"]: Vertex(gid, self.label_of(gid), props) for gid, props in await cur.fetchall()}
+
     async def has_live(self, label: str | None, match: dict[str, Any]) -> bool:
         """Is there a live vertex (of `label`, or of any label) whose properties contain `match`?"""
         source = table(self.graph, label) if label else vertex_parent(self.graph)
@@ -116,6 +137,30 @@ class GraphWriter:
             raise DuplicateName(after.get("name")) from exc
         await self._log(current.label, after, operation, current.props, after)
         return Vertex(current.id, current.label, after)
+
+    async def touch(self, vertex: Vertex, changes: dict[str, Any]) -> Vertex:
+        """Update observation bookkeeping (e.g. `lastSeen`) without making a new version.
+
+        Seeing a CI again in the next export is not a change of the CI: it must not add a version
+        to its history or an event to the feeds.
+        """
+        after = {**vertex.props, **{k: v for k, v in changes.items() if k not in MANAGED_PROPERTIES}}
+        await self.conn.execute(
+            f"UPDATE {table(self.graph, vertex.label)} SET properties = %s WHERE id = %s::text::graphid",
+            (Agtype(after), str(vertex.id)),
+        )
+        return Vertex(vertex.id, vertex.label, after)
+
+    async def set_out_edges(self, relation: str, start: Vertex, ends: list[Vertex]) -> None:
+        """Make `start`'s outgoing `relation` edges exactly `ends`: add the missing, drop the stale."""
+        labels.check_label(relation)
+        await self.conn.execute(
+            f"DELETE FROM {table(self.graph, relation)} WHERE start_id = %s::text::graphid "
+            "AND NOT (end_id = ANY(%s::text[]::graphid[]))",
+            (str(start.id), [str(e.id) for e in ends]),
+        )
+        for end in ends:
+            await self.relate(relation, start, end)
 
     async def relate(self, relation: str, start: Vertex, end: Vertex, props: dict[str, Any] | None = None) -> bool:
         """Create the edge start -[relation]-> end unless it exists; True when it was created."""

@@ -63,6 +63,10 @@ class CiRecord:
     provider_ref: str | None = None
     external: bool = False
     pending_delete: bool = False
+    # For a record that *is* a compartment (resource group, namespace, OCI compartment): the key it
+    # is known by in placements, and a readable name for it.
+    own_compartment: str | None = None
+    own_compartment_name: str | None = None
 
     @property
     def kind(self) -> str:
@@ -105,7 +109,10 @@ def translate(state: StackState, mappings: Mappings | None = None) -> StackTrans
         if classification.ignored:
             skipped.append(classification)
             continue
-        records.append(_record(resource, classification, providers.get(resource.get("provider") or "")))
+        record = _record(resource, classification, providers.get(resource.get("provider") or ""))
+        if record.own_compartment is not None and record.placement.compartment == record.own_compartment:
+            record.placement = replace(record.placement, compartment=None)  # a group is not inside itself
+        records.append(record)
     _link(records, state.resources)
     _inherit_placement(records)
     return StackTranslation(state.project, state.stack, records, skipped)
@@ -145,7 +152,10 @@ def _record(resource: dict[str, Any], classification: Classification, provider: 
     outputs = _mapping(resource.get("outputs"))
     native_id = resource.get("id") or outputs.get("id")
     config = _mapping((provider or {}).get("inputs"))
+    own_key, own_name = _own_compartment(classification, native_id, outputs, inputs, resource["urn"])
     return CiRecord(
+        own_compartment=own_key,
+        own_compartment_name=own_name,
         urn=resource["urn"],
         name=resource["urn"].rsplit("::", 1)[-1],
         token=resource["type"],
@@ -198,6 +208,18 @@ def _placement(cloud, native_id, inputs, outputs, config, provider) -> Placement
         compartment = _first_str(metadata, keys=("namespace",))
         tenancy = provider["urn"].rsplit("::", 1)[-1] if provider else None
     return Placement(tenancy, compartment, region)
+
+
+def _own_compartment(classification, native_id, outputs, inputs, urn) -> tuple[str | None, str | None]:
+    if classification.kind != "Compartment" or not isinstance(native_id, str):
+        return None, None
+    if classification.cloud == "azure" and (m := _AZURE_ID.match(native_id)) and m["rg"]:
+        return m["rg"].lower(), m["rg"]
+    if classification.cloud == "kubernetes":
+        name = _first_str(_mapping(outputs.get("metadata")), _mapping(inputs.get("metadata")), keys=("name",)) or native_id
+        return name, name
+    readable = _first_str(outputs, inputs, keys=("name", "displayName")) or urn.rsplit("::", 1)[-1]
+    return native_id, readable
 
 
 def _link(records: list[CiRecord], resources: Iterable[dict[str, Any]]) -> None:

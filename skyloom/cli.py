@@ -246,6 +246,58 @@ def ingest_report(files: tuple[Path, ...], min_coverage: float | None) -> None:
         sys.exit(1)
 
 
+@ingest.command("state")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--owner", required=True, help="Provider, tenant or sub-tenant (id or unique name) that owns these stacks.")
+@click.option("--organization", default="organization", show_default=True, help="Pulumi organization of the stacks.")
+@click.option("--default-tenancy", default=None, help="Tenancy id for resources whose state names no account.")
+@click.pass_obj
+def ingest_state(settings: Settings, files: tuple[Path, ...], owner: str, organization: str, default_tenancy: str | None) -> None:
+    """Reconcile stack state files (`pulumi stack export`, DIY checkpoints) with the CMDB."""
+    from skyloom.ingest import reconcile, state, translate
+
+    async def run(progress: Callable[[str], None]) -> list[str]:
+        database = Database(runtime.app_url(settings), settings.graph_name, min_size=1, max_size=2)
+        await database.open()
+        problems: list[str] = []
+        try:
+            owner_uid = await reconcile.resolve_owner(database, owner)
+            for path in files:
+                try:
+                    result = await reconcile.reconcile(
+                        database,
+                        translate.translate(state.load(path)),
+                        owner=owner_uid,
+                        actor=f"ingest:{path.name}",
+                        organization=organization,
+                        default_tenancy=default_tenancy,
+                    )
+                except (state.StateError, reconcile.ReconcileError) as exc:
+                    problems.append(f"{path.name}: {exc}")
+                    progress(f"{path.name}: [red]refused[/], nothing written")
+                    continue
+                progress(
+                    f"{result.stack}: {result.created} created, {result.updated} updated, "
+                    f"{result.unchanged} unchanged, {result.retired} retired"
+                    + (f"; new tenancies {', '.join(result.new_tenancies)}" if result.new_tenancies else "")
+                    + (f"; new compartments {', '.join(result.new_compartments)}" if result.new_compartments else "")
+                )
+        finally:
+            await database.close()
+        return problems
+
+    with friendly_errors():
+        try:
+            with step(f"ingesting {len(files)} stack state file(s)") as progress:
+                problems = asyncio.run(run(progress))
+        except reconcile.ReconcileError as exc:
+            fail(str(exc))
+    for problem in problems:
+        console.print(f"[red]error:[/] {problem}")
+    if problems:
+        sys.exit(1)
+
+
 @main.command("schema")
 def schema_sdl() -> None:
     """Print the GraphQL schema (SDL); `schema/schema.graphql` is this output, committed."""

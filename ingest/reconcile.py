@@ -1,0 +1,265 @@
+"""A stack's full state, reconciled with the graph: its CIs created, updated, seen again, or retired.
+
+One transaction per stack, under the stack's advisory lock (two replicas never ingest the same
+stack at once). CIs are matched by URN; a CI the stack no longer has is soft-deleted, so history
+keeps it. Placement (account / subscription / project -> Tenancy, resource group / compartment /
+namespace -> Compartment) is resolved against what the graph already knows, and what it does not
+know yet is created where the stack's owner says:
+
+* owned by the provider: a root tenancy under the provider's backend for that cloud;
+* owned by a tenant or sub-tenant: a client sub-tenancy under the provider's root tenancy for
+  that cloud, owned by it (each client's sub-tenancy sits under one root tenancy).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from skyloom.graph import labels
+from skyloom.graph.pool import Database
+from skyloom.graph.records import Vertex, ci_properties, now_iso
+from skyloom.graph.store import GraphWriter, writing
+from skyloom.ingest.translate import CiRecord, StackTranslation
+
+OWNER_LABELS = ("Provider", "Tenant", "SubTenant")
+
+
+async def resolve_owner(db: Database, reference: str) -> str:
+    """The uid of the provider, tenant or sub-tenant named by `reference` (a uid or a unique name)."""
+    async with writing(db, "system:lookup") as w:
+        if _UUID.match(reference):
+            vertex = await w.find_for_update(reference)
+            if vertex is not None and vertex.label in OWNER_LABELS and not vertex.props.get("deleted"):
+                return vertex.uid
+        matches = [v for label in OWNER_LABELS for v in await w.find(label, {"name": reference})]
+    if len(matches) != 1:
+        what = "no" if not matches else f"{len(matches)}"
+        raise ReconcileError(f"{what} provider, tenant or sub-tenant is named {reference!r}; give its id instead")
+    return matches[0].uid
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class ReconcileError(ValueError):
+    """The stack cannot be placed as configured; nothing was written. The message says what to change."""
+
+
+@dataclass
+class ReconcileResult:
+    stack: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    retired: int = 0
+    new_tenancies: list[str] = field(default_factory=list)
+    new_compartments: list[str] = field(default_factory=list)
+
+
+async def reconcile(
+    db: Database,
+    translation: StackTranslation,
+    *,
+    owner: str,
+    actor: str,
+    organization: str = "organization",
+    default_tenancy: str | None = None,
+) -> ReconcileResult:
+    """Apply one stack state; `owner` is the uid of the provider, tenant or sub-tenant that owns the stack."""
+    stack_name = f"{organization}/{translation.project}/{translation.stack}"
+    result = ReconcileResult(stack_name)
+    async with writing(db, actor) as w:
+        await w.lock(f"stack:{stack_name}")
+        owner_v = await w.find_for_update(owner)
+        if owner_v is None or owner_v.props.get("deleted") or owner_v.label not in OWNER_LABELS:
+            raise ReconcileError(f"the stack's owner {owner} is not a live provider, tenant or sub-tenant")
+        placer = _Placer(w, owner_v, result, default_tenancy, translation.records)
+        stack_v = await _stack(w, stack_name, owner_v)
+        managed = {v.props["urn"]: v for v in await w.find(None, {"stackUid": stack_v.uid})}
+        stamp = now_iso()
+        current: dict[str, Vertex] = {}
+        for record in _effective(translation.records):
+            current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result)
+        for record in _effective(translation.records):
+            vertex = current[record.urn]
+            await w.set_out_edges(labels.DEPENDS_ON, vertex, [current[u] for u in sorted(record.depends_on) if u in current])
+            if record.parent in current:
+                await w.relate(labels.PARENT_OF, current[record.parent], vertex)
+        for urn, vertex in managed.items():
+            if urn not in current:
+                await w.soft_delete(vertex.label, vertex.uid)
+                result.retired += 1
+    return result
+
+
+def _effective(records: list[CiRecord]) -> list[CiRecord]:
+    """One record per URN: an old copy awaiting deletion (`delete: true`) yields to its replacement."""
+    chosen: dict[str, CiRecord] = {}
+    for record in records:
+        if record.urn not in chosen or chosen[record.urn].pending_delete:
+            chosen[record.urn] = record
+    return list(chosen.values())
+
+
+async def _stack(w: GraphWriter, name: str, owner: Vertex) -> Vertex:
+    found = await w.find("Stack", {"name": name, "parentUid": owner.uid})
+    if found:
+        return found[0]
+    stack = await w.create("Stack", {"name": name, "displayName": name, "parentUid": owner.uid})
+    await w.relate(labels.OWNS, owner, stack)
+    return stack
+
+
+async def _apply(
+    w: GraphWriter, placer: _Placer, record: CiRecord, stack: Vertex, existing: Vertex | None, stamp: str, result: ReconcileResult
+) -> Vertex:
+    tenancy, compartment = await placer.place(record)
+    container = compartment or tenancy
+    name = record.name
+    if record.own_compartment is not None:
+        # A resource group / namespace / OCI compartment: other records' placements name it too,
+        # so it is one vertex, found or made by its native key, whoever mentions it first.
+        existing = existing or await placer.compartment(tenancy, record.own_compartment, record.own_compartment_name, compartment)
+        name = record.own_compartment_name or record.name
+        if existing.uid in placer.fresh:
+            result.new_compartments.remove(name)  # made for this very record: it counts as created below
+    props = ci_properties(
+        record.kind,
+        name,
+        record.cloud or "",
+        record.placement.region,
+        record.tags,
+        nativeType=record.token,
+        nativeId=record.own_compartment or record.native_id,
+        urn=record.urn,
+        attributes=record.attributes,
+        external=record.external,
+        stackUid=stack.uid,
+        parentUid=container.uid,
+        tenancyUid=tenancy.uid,
+        compartmentUid=compartment.uid if compartment else None,
+    )
+    if existing is not None and existing.label != record.kind:
+        await w.soft_delete(existing.label, existing.uid)  # the mapping changed its kind: a new CI
+        existing = None
+    if existing is None:
+        vertex = await w.create(record.kind, props)
+        result.created += 1
+    elif existing.uid in placer.fresh:
+        vertex = await w.update(existing.label, existing.uid, props)
+        placer.fresh.discard(existing.uid)
+        result.created += 1
+    else:
+        changes = {k: v for k, v in props.items() if k not in ("firstSeen", "lastSeen") and existing.props.get(k) != v}
+        if changes:
+            vertex = await w.update(existing.label, existing.uid, {**changes, "lastSeen": stamp})
+            result.updated += 1
+        else:
+            vertex = await w.touch(existing, {"lastSeen": stamp})
+            result.unchanged += 1
+    await w.relate(labels.CONTAINS, container, vertex)
+    await w.relate(labels.MANAGED_BY, vertex, stack)
+    return vertex
+
+
+class _Placer:
+    """Finds (or creates) the Tenancy and Compartment vertices a record's placement names."""
+
+    def __init__(self, w: GraphWriter, owner: Vertex, result: ReconcileResult, default_tenancy: str | None, records: list[CiRecord]) -> None:
+        self.w = w
+        self.owner = owner
+        self.result = result
+        self.default_tenancy = default_tenancy
+        self._tenancies: dict[tuple[str, str], Vertex] = {}
+        self._compartments: dict[tuple[str, str], Vertex] = {}
+        self.fresh: set[str] = set()  # compartments made by this reconcile, not yet filled by their own record
+        # A record that says nothing about its account lives where most of its stack lives.
+        seen = Counter((r.cloud, r.placement.tenancy) for r in records if r.placement.tenancy)
+        self._usual = {cloud: tenancy for (cloud, tenancy), _ in reversed(seen.most_common())}
+
+    async def place(self, record: CiRecord) -> tuple[Vertex, Vertex | None]:
+        cloud = record.cloud
+        if cloud is None:
+            raise ReconcileError(f"{record.token}: no cloud is known for this type token, so it has no tenancy")
+        native = record.placement.tenancy or self._usual.get(cloud)
+        tenancy = await self._tenancy(cloud, native, record)
+        if not record.placement.compartment:
+            return tenancy, None
+        return tenancy, await self.compartment(tenancy, record.placement.compartment)
+
+    async def _tenancy(self, cloud: str, native: str | None, record: CiRecord) -> Vertex:
+        if native is None:
+            if self.default_tenancy is None:
+                raise ReconcileError(f"{record.urn}: the state does not say which {cloud} account holds it; name a default tenancy")
+            vertex = await self.w.find_for_update(self.default_tenancy)
+            if vertex is None or vertex.label != "Tenancy" or vertex.props.get("deleted"):
+                raise ReconcileError(f"default tenancy {self.default_tenancy} is not a live tenancy")
+            return vertex
+        key = (cloud, native)
+        if key not in self._tenancies:
+            backends = await self._backends(cloud, native)
+            found = [
+                t for b in backends for t in await self.w.find("Tenancy", {"backendUid": b.uid, "nativeId": native})
+            ]
+            self._tenancies[key] = found[0] if found else await self._new_tenancy(cloud, native, backends[0])
+        return self._tenancies[key]
+
+    async def _backends(self, cloud: str, native: str) -> list[Vertex]:
+        """The owner's provider's backends for `cloud`: accounts are looked up (and made) only there."""
+        provider = await self._provider()
+        backends = await self.w.find("CloudBackend", {"parentUid": provider.uid, "cloud": cloud})
+        if not backends:
+            raise ReconcileError(f"provider {provider.props['name']} has no {cloud} cloud backend to hold {cloud} account {native}")
+        return backends
+
+    async def _new_tenancy(self, cloud: str, native: str, backend: Vertex) -> Vertex:
+        if self.owner.label == "Provider":
+            parent, owner = backend, None
+        else:
+            roots = await self.w.find("Tenancy", {"parentUid": backend.uid, "isRoot": True})
+            if not roots:
+                raise ReconcileError(f"cloud backend {backend.props['name']} has no root tenancy for client sub-tenancies")
+            parent, owner = roots[0], self.owner
+        props = ci_properties(
+            "Tenancy", native, cloud, None, None,
+            nativeId=native, isRoot=parent is backend, parentUid=parent.uid, backendUid=backend.uid,
+            ownerUid=owner.uid if owner else None,
+        )
+        tenancy = await self.w.create("Tenancy", props)
+        await self.w.relate(labels.CONTAINS, parent, tenancy)
+        if owner:
+            await self.w.relate(labels.OWNS, owner, tenancy)
+        self.result.new_tenancies.append(native)
+        return tenancy
+
+    async def compartment(self, tenancy: Vertex, native: str, name: str | None = None, parent: Vertex | None = None) -> Vertex:
+        """The compartment known by `native` in `tenancy`; made (inside `parent`, or the tenancy) if new."""
+        key = (tenancy.uid, native)
+        if key not in self._compartments:
+            found = await self.w.find("Compartment", {"tenancyUid": tenancy.uid, "nativeId": native})
+            if found:
+                self._compartments[key] = found[0]
+            else:
+                container = parent or tenancy
+                props = ci_properties(
+                    "Compartment", name or native, tenancy.props["provider"], tenancy.props.get("region"), None,
+                    nativeId=native, parentUid=container.uid, tenancyUid=tenancy.uid,
+                    compartmentUid=parent.uid if parent else None,
+                )
+                compartment = await self.w.create("Compartment", props)
+                await self.w.relate(labels.CONTAINS, container, compartment)
+                self.result.new_compartments.append(name or native)
+                self.fresh.add(compartment.uid)
+                self._compartments[key] = compartment
+        return self._compartments[key]
+
+    async def _provider(self) -> Vertex:
+        vertex = self.owner
+        while vertex.label != "Provider":
+            parent = await self.w.find_for_update(vertex.props["parentUid"])
+            if parent is None:
+                raise ReconcileError(f"{vertex.label} {vertex.props['name']} has lost its parent")
+            vertex = parent
+        return vertex
