@@ -130,8 +130,8 @@ def _inherit_placement(records: list[CiRecord]) -> None:
     for r in records:
         if r.placement.tenancy:
             accounts[r.provider_ref][r.placement.tenancy] += 1
-        if r.kind == "Compartment" and r.placement.compartment and r.placement.region:
-            group_regions[(r.placement.tenancy, r.placement.compartment)] = r.placement.region
+        if r.own_compartment and r.placement.region:
+            group_regions[(r.placement.tenancy, r.own_compartment)] = r.placement.region
     for r in records:
         tenancy, region = r.placement.tenancy, r.placement.region
         if tenancy is None and accounts[r.provider_ref]:

@@ -43,7 +43,9 @@ def test_azure_resource_group_is_a_compartment_in_its_subscription() -> None:
     records = by_name(load("azure-native-networked-vm.json"))
     rg = records["rg"]
     assert (rg.kind, rg.provider_term) == ("Compartment", "Resource Group")
-    assert rg.placement == translate.Placement("0282681f-7a9e-424b-80b2-96babd57a8a1", "rg8baa4592", "westus2")
+    # The group is itself the compartment others are placed in, not inside one.
+    assert rg.placement == translate.Placement("0282681f-7a9e-424b-80b2-96babd57a8a1", None, "westus2")
+    assert (rg.own_compartment, rg.own_compartment_name) == ("rg8baa4592", "rg8baa4592")
     vm = records["vm"]
     assert (vm.kind, vm.provider_term) == ("ComputeInstance", "Virtual Machine")
     assert vm.placement.compartment == "rg8baa4592"

@@ -113,10 +113,16 @@ def test_compartment_descendants_include_nested_compartments(server: Server) -> 
     ],
 )
 def test_ci_search_filters(server: Server, filter_: dict, expected: set[str]) -> None:
-    data = server.gql("query($f: CiFilter) { cis(filter: $f, first: 100) { totalCount edges { node { name } } } }", {"f": filter_})
-    names = {e["node"]["name"] for e in data["cis"]["edges"]}
+    # Scoped to the demo's client tenancies: other tests add CIs of their own to the same database.
+    names: set[str] = set()
+    total = 0
+    for tenancy in ("contoso-prod", "contoso-finance-azure", "fabrikam-research-gcp", "northwind-oci"):
+        scoped = {**filter_, "tenancyId": tenancy_id(server, tenancy)}
+        data = server.gql("query($f: CiFilter) { cis(filter: $f, first: 100) { totalCount edges { node { name } } } }", {"f": scoped})
+        names |= {e["node"]["name"] for e in data["cis"]["edges"]}
+        total += data["cis"]["totalCount"]
     assert names == expected
-    assert data["cis"]["totalCount"] == len(expected)
+    assert total == len(expected)
 
 
 def test_ci_search_by_tenancy_and_compartment_scope(server: Server) -> None:
