@@ -108,5 +108,6 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "GRANT SELECT, INSERT ON skyloom.change_log TO {role}",
         "REVOKE UPDATE, DELETE, TRUNCATE ON skyloom.change_log FROM {role}",
         "GRANT SELECT ON skyloom.schema_migration TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON skyloom.ingest_checkpoint TO {role}",
     ):
         conn.execute(sql.SQL(statement).format(schema=schema, role=role))

@@ -317,6 +317,12 @@ class GraphReader:
             found.setdefault(change.uid, []).append(change)
         return {uid: (changes[:first], len(changes) > first) for uid, changes in found.items()}
 
+    async def checkpoint(self, source: str) -> Any:
+        async with self.db.connection() as conn:
+            cur = await conn.execute("SELECT position FROM skyloom.ingest_checkpoint WHERE source = %s", (source,))
+            row = await cur.fetchone()
+        return row[0] if row else None
+
     async def latest_event_id(self) -> int:
         async with self.db.connection() as conn:
             cur = await conn.execute("SELECT coalesce(max(id), 0) FROM skyloom.change_log WHERE graph = %s", (self.graph,))

@@ -180,6 +180,20 @@ class GraphWriter:
         )
         return cur.rowcount > 0
 
+    async def checkpoint(self, source: str) -> Any:
+        """Where `source` got to (None before its first batch), locked until this transaction ends."""
+        cur = await self.conn.execute("SELECT position FROM skyloom.ingest_checkpoint WHERE source = %s FOR UPDATE", (source,))
+        row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def save_checkpoint(self, source: str, position: Any) -> None:
+        """Record progress in the batch's own transaction: it commits with the batch or not at all."""
+        await self.conn.execute(
+            "INSERT INTO skyloom.ingest_checkpoint (source, position) VALUES (%s, %s) "
+            "ON CONFLICT (source) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+            (source, Jsonb(position)),
+        )
+
     async def lock(self, key: str) -> None:
         """Serialise writers on one key (a stack, a parent) until this transaction ends."""
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from skyloom.graph import labels
 from skyloom.graph.pool import Database
@@ -66,8 +67,17 @@ async def reconcile(
     actor: str,
     organization: str = "organization",
     default_tenancy: str | None = None,
+    full: bool = True,
+    removed: set[str] | frozenset[str] = frozenset(),
+    checkpoint: tuple[str, Any] | None = None,
 ) -> ReconcileResult:
-    """Apply one stack state; `owner` is the uid of the provider, tenant or sub-tenant that owns the stack."""
+    """Apply one stack's resources; `owner` is the uid of the provider, tenant or sub-tenant that owns the stack.
+
+    `full`: the translation is the whole stack (an export), so a CI it no longer has is retired and
+    dependencies are replaced. Otherwise (engine events) only the given resources change, the
+    URNs in `removed` are retired, and dependencies are only added (events carry none of their
+    own). `checkpoint` (source, position) is saved in the same transaction as the changes.
+    """
     stack_name = f"{organization}/{translation.project}/{translation.stack}"
     result = ReconcileResult(stack_name)
     async with writing(db, actor) as w:
@@ -82,15 +92,23 @@ async def reconcile(
         current: dict[str, Vertex] = {}
         for record in _effective(translation.records):
             current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result)
+        known = {**managed, **current}
         for record in _effective(translation.records):
             vertex = current[record.urn]
-            await w.set_out_edges(labels.DEPENDS_ON, vertex, [current[u] for u in sorted(record.depends_on) if u in current])
-            if record.parent in current:
-                await w.relate(labels.PARENT_OF, current[record.parent], vertex)
-        for urn, vertex in managed.items():
-            if urn not in current:
-                await w.soft_delete(vertex.label, vertex.uid)
-                result.retired += 1
+            targets = [known[u] for u in sorted(record.depends_on) if u in known]
+            if full:
+                await w.set_out_edges(labels.DEPENDS_ON, vertex, targets)
+            else:
+                for target in targets:
+                    await w.relate(labels.DEPENDS_ON, vertex, target)
+            if record.parent in known:
+                await w.relate(labels.PARENT_OF, known[record.parent], vertex)
+        retire = set(managed) - set(current) if full else set(removed) & set(managed)
+        for urn in sorted(retire):
+            await w.soft_delete(managed[urn].label, managed[urn].uid)
+            result.retired += 1
+        if checkpoint is not None:
+            await w.save_checkpoint(*checkpoint)
     return result
 
 

@@ -97,9 +97,11 @@ class StackTranslation:
         return 1.0 if not self.records else 1 - len(self.unmapped) / len(self.records)
 
 
-def translate(state: StackState, mappings: Mappings | None = None) -> StackTranslation:
+def translate(state: StackState, mappings: Mappings | None = None, config: dict[str, str] | None = None) -> StackTranslation:
+    """`config` is the stack configuration (`aws:region`, `gcp:project`, ...), the default providers' settings."""
     mappings = mappings or default_mappings()
     providers = {_provider_ref(r): r for r in state.resources if r["type"].startswith("pulumi:providers:")}
+    defaults = _default_providers(config or {})
     records: list[CiRecord] = []
     skipped: list[Classification] = []
     for resource in state.resources:
@@ -109,7 +111,8 @@ def translate(state: StackState, mappings: Mappings | None = None) -> StackTrans
         if classification.ignored:
             skipped.append(classification)
             continue
-        record = _record(resource, classification, providers.get(resource.get("provider") or ""))
+        provider = providers.get(resource.get("provider") or "") or defaults.get(resource["type"].split(":", 1)[0])
+        record = _record(resource, classification, provider)
         if record.own_compartment is not None and record.placement.compartment == record.own_compartment:
             record.placement = replace(record.placement, compartment=None)  # a group is not inside itself
         records.append(record)
@@ -140,6 +143,19 @@ def _inherit_placement(records: list[CiRecord]) -> None:
             region = group_regions.get((tenancy, r.placement.compartment))
         if (tenancy, region) != (r.placement.tenancy, r.placement.region):
             r.placement = replace(r.placement, tenancy=tenancy, region=region)
+
+
+def _default_providers(config: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Stack configuration keys `<package>:<setting>` as the inputs of that package's default provider."""
+    by_package: dict[str, dict[str, Any]] = defaultdict(dict)
+    for key, value in config.items():
+        package, _, setting = key.partition(":")
+        if setting and isinstance(value, str):
+            by_package[package][setting] = value
+    return {
+        package: {"urn": f"urn:pulumi:config::config::pulumi:providers:{package}::default", "inputs": inputs}
+        for package, inputs in by_package.items()
+    }
 
 
 def _provider_ref(resource: dict[str, Any]) -> str:

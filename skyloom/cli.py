@@ -298,6 +298,43 @@ def ingest_state(settings: Settings, files: tuple[Path, ...], owner: str, organi
         sys.exit(1)
 
 
+@ingest.command("events")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--owner", required=True, help="Provider, tenant or sub-tenant (id or unique name) that owns the stack.")
+@click.option("--organization", default="organization", show_default=True, help="Pulumi organization of the stack.")
+@click.option("--default-tenancy", default=None, help="Tenancy id for resources whose events name no account.")
+@click.option("--follow", is_flag=True, help="Keep reading what `pulumi up --event-log` appends (Ctrl-C stops).")
+@click.option("--poll", type=click.FloatRange(0.05, 60), default=0.5, show_default=True, help="Seconds between reads with --follow.")
+@click.pass_obj
+def ingest_events(
+    settings: Settings, file: Path, owner: str, organization: str, default_tenancy: str | None, follow: bool, poll: float
+) -> None:
+    """Apply a Pulumi engine event log (resumes after its last applied batch)."""
+    from skyloom.ingest import eventlog, events, reconcile
+
+    async def run(progress: Callable[[str], None]) -> int:
+        database = Database(runtime.app_url(settings), settings.graph_name, min_size=1, max_size=2)
+        await database.open()
+        try:
+            owner_uid = await reconcile.resolve_owner(database, owner)
+            return await eventlog.follow_event_log(
+                database, file, owner=owner_uid, organization=organization, default_tenancy=default_tenancy,
+                follow=follow, poll_seconds=poll, progress=progress,
+            )
+        finally:
+            await database.close()
+
+    with friendly_errors():
+        try:
+            with step(f"applying engine events from {file.name}") as progress:
+                batches = asyncio.run(run(progress))
+                progress(f"{batches} batch(es) applied")
+        except (reconcile.ReconcileError, events.EventError) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            console.print("stopped; the next run resumes after the last applied batch")
+
+
 @main.command("schema")
 def schema_sdl() -> None:
     """Print the GraphQL schema (SDL); `schema/schema.graphql` is this output, committed."""

@@ -1,0 +1,86 @@
+"""The engine-event worker: follows an event log as `pulumi up --event-log` writes it.
+
+Each read of new complete lines is one batch: translated, reconciled into the graph and
+checkpointed (byte offset, stack configuration) in one transaction, so a restart resumes after
+the last committed batch. A database outage fails the batch as a whole; the worker waits and
+tries the same batch again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from skyloom.graph.pool import Database, DatabaseUnavailable
+from skyloom.graph.reads import GraphReader
+from skyloom.graph.store import writing
+from skyloom.ingest import events, reconcile, translate
+
+log = logging.getLogger(__name__)
+
+
+async def follow_event_log(
+    db: Database,
+    path: Path,
+    *,
+    owner: str,
+    organization: str = "organization",
+    default_tenancy: str | None = None,
+    follow: bool = False,
+    poll_seconds: float = 0.5,
+    stop: asyncio.Event | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> int:
+    """Ingest what the log holds (and, with `follow`, what is appended until `stop`); returns batches applied."""
+    source = f"events:{path.resolve()}"
+    position = await GraphReader(db).checkpoint(source) or {}
+    reader = events.EventLogReader(path, int(position.get("offset", 0)))
+    config: dict[str, str] = dict(position.get("config") or {})
+    batches = 0
+    while True:
+        batch, offset = reader.read_new()
+        if batch:
+            steps = events.apply(events.Steps(config=dict(config)), batch)
+            config = steps.config
+            checkpoint = (source, {"offset": offset, "config": config})
+            await _commit(db, steps, checkpoint, owner, organization, default_tenancy, path.name, progress)
+            reader.offset = offset
+            batches += 1
+        if not follow or (stop is not None and stop.is_set()):
+            return batches
+        if stop is None:
+            await asyncio.sleep(poll_seconds)
+        else:
+            try:
+                await asyncio.wait_for(stop.wait(), poll_seconds)
+            except TimeoutError:
+                pass
+
+
+async def _commit(db, steps, checkpoint, owner, organization, default_tenancy, name, progress) -> None:
+    delay = 0.5
+    while True:
+        try:
+            if steps.project is None:  # nothing but configuration so far: just remember where we are
+                async with writing(db, f"ingest:{name}") as w:
+                    await w.save_checkpoint(*checkpoint)
+                return
+            result = await reconcile.reconcile(
+                db,
+                translate.translate(steps.as_state(), config=steps.config),
+                owner=owner,
+                actor=f"ingest:{name}",
+                organization=organization,
+                default_tenancy=default_tenancy,
+                full=False,
+                removed=steps.removed,
+                checkpoint=checkpoint,
+            )
+            progress(f"{result.stack}: {result.created} created, {result.updated} updated, {result.retired} retired")
+            return
+        except DatabaseUnavailable as exc:
+            log.warning("event batch not applied (%s); retrying in %.1fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
