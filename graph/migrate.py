@@ -109,5 +109,7 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "REVOKE UPDATE, DELETE, TRUNCATE ON skyloom.change_log FROM {role}",
         "GRANT SELECT ON skyloom.schema_migration TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON skyloom.ingest_checkpoint TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON skyloom.webhook_delivery TO {role}",
+        "GRANT SELECT, INSERT ON skyloom.webhook_rejection TO {role}",
     ):
         conn.execute(sql.SQL(statement).format(schema=schema, role=role))

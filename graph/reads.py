@@ -89,6 +89,13 @@ class GraphReader:
         )
         return found[0] if found else None
 
+    async def find(self, label: str, match: dict[str, Any], include_deleted: bool = False) -> list[Vertex]:
+        """Vertices of `label` whose properties contain `match` (the GIN index on properties)."""
+        wanted = match if include_deleted else {**match, "deleted": False}
+        return await self._vertices(
+            f"SELECT {_VERTEX} FROM {table(self.graph, label)} WHERE properties @> %s ORDER BY id", (Agtype(wanted),)
+        )
+
     async def by_ids(self, ids: list[int]) -> dict[int, Vertex]:
         if not ids:
             return {}

@@ -90,7 +90,8 @@ class Loaders:
         owners = await self.vertex.load_many(owner_uids)
         ids = [o.id for o in owners if o is not None]
         found = await self.reader.neighbours(ids, (labels.OWNS,), outgoing=True, incoming=False, per_node=1000)
-        return [[v for _, _, v in found.get(o.id, [])] if o else [] for o in owners]
+        # OWNS also points at the owner's Pulumi stacks: only tenancies are asked for here.
+        return [[v for _, _, v in found.get(o.id, []) if v.label == "Tenancy"] if o else [] for o in owners]
 
     async def _load_neighbours(self, keys: list[tuple]) -> list[list[tuple[str, bool, Vertex]]]:
         """Keys are (uid, relations, outgoing, incoming, first); one query per distinct argument set."""

@@ -22,7 +22,9 @@ from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.graph.reads import GraphReader
 from skyloom.resolvers.context import Context, Services
 from skyloom.resolvers.root import build_schema
-from skyloom.settings import Limits
+from skyloom.ingest.pulumi_cloud import CloudSettings
+from skyloom.ingest.webhook import WebhookEndpoint, WebhookWorker
+from skyloom.settings import Limits, Settings
 
 log = logging.getLogger(__name__)
 
@@ -90,28 +92,31 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(
-    database_url: str,
-    graph: str,
-    limits: Limits | None = None,
-    *,
-    pool_min: int = 2,
-    pool_max: int = 20,
-    pool_timeout: float = 5.0,
-) -> ASGIApp:
-    limits = limits or Limits()
+def create_app(settings: Settings, database_url: str) -> ASGIApp:
+    limits = settings.limits
     graphql = SkyloomGraphQL(build_schema(limits), limits)
+    webhooks = WebhookEndpoint(settings.pulumi_webhook_secret)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        db = Database(database_url, graph, min_size=pool_min, max_size=pool_max, timeout=pool_timeout)
+        db = Database(
+            database_url, settings.graph_name, min_size=settings.pool_min, max_size=settings.pool_max, timeout=settings.pool_timeout
+        )
         await db.open()
         feed = ChangeFeed(db)
         await feed.start()
         graphql.services = Services(db=db, reader=GraphReader(db), feed=feed, limits=limits)
+        webhooks.db = db
+        worker = None
+        if settings.pulumi_webhook_secret:
+            cloud = CloudSettings(settings.pulumi_api_url, settings.pulumi_access_token)
+            worker = WebhookWorker(db, cloud, webhooks.wake)
+            await worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                await worker.stop()
             await feed.stop()
             await db.close()
 
@@ -134,6 +139,7 @@ def create_app(
             Route("/", home),
             Route("/healthz", health),
             Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/webhooks/pulumi", webhooks.handle, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),
         ],
         lifespan=lifespan,
@@ -144,14 +150,6 @@ def create_app(
 def app_from_env() -> ASGIApp:
     """The app as uvicorn's worker processes build it (`--workers N`): settings from the environment."""
     from skyloom import runtime
-    from skyloom.settings import Settings
 
     settings = Settings.from_env()
-    return create_app(
-        runtime.app_url(settings),
-        settings.graph_name,
-        settings.limits,
-        pool_min=settings.pool_min,
-        pool_max=settings.pool_max,
-        pool_timeout=settings.pool_timeout,
-    )
+    return create_app(settings, runtime.app_url(settings))

@@ -88,15 +88,7 @@ def _serve(settings: Settings, url: str, host: str, port: int, access_log: bool 
         # Each worker is a full replica (own pool, own LISTEN connection), built from the environment.
         uvicorn.run("skyloom.app:app_from_env", factory=True, workers=workers, **options)
         return
-    app = create_app(
-        url,
-        settings.graph_name,
-        settings.limits,
-        pool_min=settings.pool_min,
-        pool_max=settings.pool_max,
-        pool_timeout=settings.pool_timeout,
-    )
-    uvicorn.run(app, **options)
+    uvicorn.run(create_app(settings, url), **options)
 
 
 @main.command()

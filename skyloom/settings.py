@@ -46,6 +46,10 @@ class Settings:
     pool_min: int = 2
     pool_max: int = 20
     pool_timeout: float = 5.0
+    # Pulumi Cloud: read from the environment only, never stored or logged.
+    pulumi_webhook_secret: str | None = field(default=None, repr=False)
+    pulumi_api_url: str | None = None
+    pulumi_access_token: str | None = field(default=None, repr=False)
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -66,6 +70,9 @@ class Settings:
             pool_min=_int("SKYLOOM_POOL_MIN", 2),
             pool_max=_int("SKYLOOM_POOL_MAX", 20),
             pool_timeout=_int("SKYLOOM_POOL_TIMEOUT_MS", 5000) / 1000,
+            pulumi_webhook_secret=os.environ.get("SKYLOOM_PULUMI_WEBHOOK_SECRET") or None,
+            pulumi_api_url=os.environ.get("SKYLOOM_PULUMI_API_URL") or None,
+            pulumi_access_token=os.environ.get("SKYLOOM_PULUMI_ACCESS_TOKEN") or None,
         )
         values.update(overrides)
         return cls(**values)

@@ -1,0 +1,71 @@
+"""Pulumi Cloud's REST API through the official client (`pulumi-cloud-sdk`), with retries and backoff.
+
+The SDK is synchronous (urllib); calls run in a worker thread so the event loop keeps serving.
+Transient failures (connection errors, 429, 5xx) are retried with exponential backoff; anything
+else (401 bad token, 404 unknown stack) is final and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.error
+from dataclasses import dataclass
+
+from pulumi_cloud_sdk import ApiClient, Configuration
+from pulumi_cloud_sdk.apis import StacksApi
+
+from skyloom.ingest import state
+
+
+class CloudError(RuntimeError):
+    """Pulumi Cloud refused or could not answer; `transient` says whether trying later may help."""
+
+    def __init__(self, message: str, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+@dataclass(frozen=True)
+class CloudSettings:
+    api_url: str | None
+    access_token: str | None
+    attempts: int = 4
+    backoff_seconds: float = 0.5
+    timeout_seconds: float = 30.0
+
+
+class PulumiCloud:
+    def __init__(self, settings: CloudSettings) -> None:
+        if not settings.access_token:
+            raise CloudError("no Pulumi access token configured (SKYLOOM_PULUMI_ACCESS_TOKEN)", transient=False)
+        config = Configuration()
+        if settings.api_url:
+            config.host = settings.api_url.rstrip("/")
+        config.access_token = settings.access_token
+        self._stacks = StacksApi(ApiClient(config))
+        self.settings = settings
+
+    async def export(self, org: str, project: str, stack: str) -> state.StackState:
+        """The stack's current state, as `pulumi stack export` would write it."""
+        deployment = await asyncio.to_thread(self._with_retries, lambda: self._stacks.export_stack(
+            org, project, stack, _request_timeout=self.settings.timeout_seconds
+        ))
+        raw = {"version": deployment.version, "deployment": deployment.deployment}
+        return state.parse(raw, f"export of {org}/{project}/{stack}")
+
+    def _with_retries(self, call):
+        delay = self.settings.backoff_seconds
+        for attempt in range(1, self.settings.attempts + 1):
+            try:
+                return call()
+            except urllib.error.HTTPError as exc:
+                transient = exc.code == 429 or exc.code >= 500
+                if not transient or attempt == self.settings.attempts:
+                    raise CloudError(f"Pulumi Cloud answered {exc.code} {exc.reason}", transient) from None
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+                if attempt == self.settings.attempts:
+                    raise CloudError(f"Pulumi Cloud is unreachable: {getattr(exc, 'reason', exc)}", True) from None
+            time.sleep(delay)
+            delay *= 2
+        raise AssertionError("unreachable")

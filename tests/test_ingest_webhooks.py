@@ -1,0 +1,192 @@
+"""Pulumi Cloud webhooks against a real server: signatures, replays, idempotency, and the export they trigger.
+
+Pulumi Cloud itself cannot be reached from here, so its two documented pieces this needs run
+locally: the sender (these tests sign and post the documented payloads) and the stack export
+endpoint (a small HTTP server that answers `GET /api/stacks/{org}/{project}/{stack}/export`
+with a real recorded export, and 401 to a wrong token). Skyloom's side runs unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import REPO, Pg, Server, unique
+from tests.test_ingest_translate import STATES
+from tests.test_mutations import backend, provider, tenancy, tenant
+
+SECRET = "whsec-test-" + "x" * 20
+TOKEN = "pul-test-token"
+PAYLOADS = REPO.parent / "shared" / "data" / "pulumi" / "webhook-payloads" / "generic"
+EXPORT = next(p for p in STATES if p.name == "azure-native-networked-vm.json")
+
+
+class FakeCloud(BaseHTTPRequestHandler):
+    exports: dict[str, bytes] = {}
+    calls: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        FakeCloud.calls.append(self.path)
+        if self.headers.get("Authorization") != f"token {TOKEN}":
+            self._send(401, b'{"code": 401, "message": "Unauthorized"}')
+        elif self.path in FakeCloud.exports:
+            self._send(200, FakeCloud.exports[self.path])
+        else:
+            self._send(404, b'{"code": 404, "message": "stack not found"}')
+
+    def _send(self, code: int, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeCloud)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def hooked(pg: Pg, cloud: str, demo_loaded) -> Iterator[Server]:
+    srv = Server(pg.app_url, {
+        "SKYLOOM_PULUMI_WEBHOOK_SECRET": SECRET, "SKYLOOM_PULUMI_API_URL": cloud, "SKYLOOM_PULUMI_ACCESS_TOKEN": TOKEN,
+    })
+    yield srv
+    srv.stop()
+
+
+def payload(org: str, project: str, stack: str, **changes) -> bytes:
+    body = json.loads((PAYLOADS / "pulumi-docs-stack-update.json").read_text())
+    body["organization"]["githubLogin"] = org
+    body.update({"projectName": project, "stackName": stack, "kind": "update", **changes})
+    return json.dumps(body).encode()
+
+
+def post(server: Server, body: bytes, delivery: str, kind: str = "stack_update", secret: str | None = SECRET) -> httpx.Response:
+    headers = {"Pulumi-Webhook-ID": delivery, "Pulumi-Webhook-Kind": kind, "Content-Type": "application/json"}
+    if secret is not None:
+        headers["Pulumi-Webhook-Signature"] = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return server.http.post("/webhooks/pulumi", content=body, headers=headers)
+
+
+def delivery_status(pg: Pg, delivery: str, wait_for_final: bool = True) -> tuple[str, str | None] | None:
+    deadline = time.monotonic() + 30
+    while True:
+        with psycopg.connect(pg.admin_url) as conn:
+            row = conn.execute("SELECT status, detail FROM skyloom.webhook_delivery WHERE delivery_id = %s", (delivery,)).fetchone()
+        if row is None or not wait_for_final or row[0] != "pending" or time.monotonic() > deadline:
+            return row
+        time.sleep(0.1)
+
+
+def rejections(pg: Pg, delivery: str) -> list[str]:
+    with psycopg.connect(pg.admin_url) as conn:
+        return [r[0] for r in conn.execute("SELECT reason FROM skyloom.webhook_rejection WHERE delivery_id = %s", (delivery,))]
+
+
+@pytest.fixture
+def org(hooked: Server) -> str:
+    """An organization whose login names a tenant (the default owner rule), with an Azure root tenancy."""
+    name = unique("org")
+    p = provider(hooked)
+    tenancy(hooked, backend(hooked, p["id"], "AZURE")["id"])
+    tenant(hooked, p["id"], name=name)
+    FakeCloud.exports[f"/api/stacks/{name}/upgrade-networked-vm/test/export"] = EXPORT.read_bytes()
+    return name
+
+
+def test_a_signed_update_fetches_the_export_and_applies_it(pg: Pg, hooked: Server, org: str) -> None:
+    delivery = unique("d")
+    response = post(hooked, payload(org, "upgrade-networked-vm", "test", result="succeeded"), delivery)
+    assert response.status_code == 202 and response.json()["status"] == "accepted"
+    status, detail = delivery_status(pg, delivery)
+    assert status == "applied" and detail == "6 created, 0 updated, 0 unchanged, 0 retired"
+    stacks = hooked.gql(
+        "query($n: String!) { cis(filter: {kinds: [Compartment], text: $n}) { totalCount } }", {"n": "rg8baa4592"}
+    )
+    assert stacks["cis"]["totalCount"] >= 1
+    owned = hooked.gql("{ tenants(first: 100) { edges { node { name tenancies { name displayKind } } } } }")
+    [mine] = [e["node"] for e in owned["tenants"]["edges"] if e["node"]["name"] == org]
+    assert mine["tenancies"] == [{"name": "0282681f-7a9e-424b-80b2-96babd57a8a1", "displayKind": "Tenancy (Subscription)"}]
+
+
+def test_the_same_delivery_twice_is_applied_once(pg: Pg, hooked: Server, org: str) -> None:
+    delivery, body = unique("d"), payload(org, "upgrade-networked-vm", "test", result="succeeded")
+    assert post(hooked, body, delivery).status_code == 202
+    assert delivery_status(pg, delivery)[0] == "applied"
+    calls = len(FakeCloud.calls)
+    again = post(hooked, body, delivery)
+    assert again.status_code == 200 and again.json()["status"] == "duplicate"
+    time.sleep(0.5)
+    assert len(FakeCloud.calls) == calls  # no second fetch, no second apply
+
+
+def test_a_replayed_id_with_another_body_is_refused_and_changes_nothing(pg: Pg, hooked: Server, org: str) -> None:
+    delivery = unique("d")
+    assert post(hooked, payload(org, "upgrade-networked-vm", "test", result="succeeded"), delivery).status_code == 202
+    assert delivery_status(pg, delivery)[0] == "applied"
+    forged = post(hooked, payload(org, "upgrade-networked-vm", "test", result="succeeded", kind="destroy"), delivery)
+    assert forged.status_code == 401 and forged.json()["status"] == "rejected"
+    assert rejections(pg, delivery) == ["delivery id replayed with another body"]
+    assert delivery_status(pg, delivery)[0] == "applied"
+
+
+@pytest.mark.parametrize("secret", [None, "wrong-secret"])
+def test_unsigned_or_badly_signed_deliveries_are_refused(pg: Pg, hooked: Server, org: str, secret: str | None) -> None:
+    delivery = unique("d")
+    response = post(hooked, payload(org, "upgrade-networked-vm", "test", result="succeeded"), delivery, secret=secret)
+    assert response.status_code == 401
+    assert delivery_status(pg, delivery, wait_for_final=False) is None  # not recorded as a delivery
+    assert rejections(pg, delivery) == ["bad or missing signature"]
+
+
+def test_previews_and_failed_updates_are_recorded_and_ignored(pg: Pg, hooked: Server, org: str) -> None:
+    preview = (PAYLOADS / "pulumi-docs-stack-preview.json").read_bytes()
+    d1, d2 = unique("d"), unique("d")
+    assert post(hooked, preview, d1, kind="stack_preview").json()["status"] == "ignored"
+    assert post(hooked, payload(org, "upgrade-networked-vm", "test", result="failed"), d2).json()["status"] == "ignored"
+    assert delivery_status(pg, d1)[0] == "ignored" and delivery_status(pg, d2)[0] == "ignored"
+
+
+def test_unknown_stack_owner_waits_unbound(pg: Pg, hooked: Server) -> None:
+    delivery = unique("d")
+    assert post(hooked, payload(unique("nobody"), "p", "s", result="succeeded"), delivery).status_code == 202
+    status, detail = delivery_status(pg, delivery)
+    assert status == "unbound" and "no owner for stack" in detail
+
+
+def test_a_stack_the_cloud_does_not_know_fails_the_delivery(pg: Pg, hooked: Server, org: str) -> None:
+    delivery = unique("d")
+    assert post(hooked, payload(org, "no-such-project", "test", result="succeeded"), delivery).status_code == 202
+    status, detail = delivery_status(pg, delivery)
+    assert status == "failed" and "404" in detail
+
+
+def test_malformed_bodies_and_missing_headers(hooked: Server) -> None:
+    body = b"{not json"
+    bad = post(hooked, body, unique("d"))
+    assert bad.status_code == 400
+    missing = hooked.http.post("/webhooks/pulumi", content=b"{}", headers={"Content-Type": "application/json"})
+    assert missing.status_code == 400
+
+
+def test_without_a_secret_the_endpoint_is_closed(server: Server) -> None:
+    response = server.http.post("/webhooks/pulumi", content=b"{}", headers={"Pulumi-Webhook-ID": "x", "Pulumi-Webhook-Kind": "stack"})
+    assert response.status_code == 503
