@@ -8,6 +8,7 @@ a message that says what was expected.
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ class StackState:
     stack: str | None
     resources: list[dict[str, Any]] = field(repr=False)
     pending_operations: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    organization: str | None = None  # DIY checkpoints name it (`organization/<project>/<stack>`)
 
     @property
     def name(self) -> str:
@@ -33,10 +35,16 @@ class StackState:
 
 
 def load(path: Path) -> StackState:
+    """A state file; DIY backends may gzip theirs (`<stack>.json.gz`)."""
     try:
-        raw = json.loads(path.read_bytes())
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+        raw = json.loads(data)
     except json.JSONDecodeError as exc:
         raise StateError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise StateError(f"{path}: cannot read it ({exc})") from None
     return parse(raw, str(path))
 
 
@@ -60,7 +68,8 @@ def parse(raw: Any, source: str = "state") -> StackState:
         raise StateError(f"{source}: 'resources' must be a list of objects with 'urn' and 'type'")
     project, stack = _names(stack_ref, resources)
     pending = [op for op in deployment.get("pending_operations") or [] if isinstance(op, dict)]
-    return StackState(project, stack, resources, pending)
+    parts = stack_ref.split("/") if isinstance(stack_ref, str) else []
+    return StackState(project, stack, resources, pending, parts[0] if len(parts) == 3 else None)
 
 
 def _names(stack_ref: str | None, resources: list[dict[str, Any]]) -> tuple[str | None, str | None]:

@@ -327,6 +327,51 @@ def ingest_events(
             console.print("stopped; the next run resumes after the last applied batch")
 
 
+@ingest.command("watch")
+@click.argument("root", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--owner", required=True, help="Provider, tenant or sub-tenant (id or unique name) that owns these stacks.")
+@click.option("--organization", default="organization", show_default=True, help="Organization when a checkpoint names none.")
+@click.option("--default-tenancy", default=None, help="Tenancy id for resources whose state names no account.")
+@click.option("--interval", type=click.FloatRange(0.5, 3600), default=None, help="Scan again every N seconds (default: once).")
+@click.pass_obj
+def ingest_watch(
+    settings: Settings, root: Path, owner: str, organization: str, default_tenancy: str | None, interval: float | None
+) -> None:
+    """Reconcile a self-managed (DIY) backend directory's stack checkpoints that changed since the last scan."""
+    from skyloom.ingest import diy, reconcile
+
+    async def run(progress: Callable[[str], None]) -> list[str]:
+        database = Database(runtime.app_url(settings), settings.graph_name, min_size=1, max_size=2)
+        await database.open()
+        refused: list[str] = []
+        try:
+            owner_uid = await reconcile.resolve_owner(database, owner)
+            while True:
+                result = await diy.scan(
+                    database, root, owner=owner_uid, organization=organization, default_tenancy=default_tenancy, progress=progress
+                )
+                progress(f"{len(result.applied)} applied, {result.unchanged} unchanged, {len(result.refused)} refused")
+                refused = result.refused
+                if interval is None:
+                    return refused
+                await asyncio.sleep(interval)
+        finally:
+            await database.close()
+
+    with friendly_errors():
+        try:
+            with step(f"scanning {root}") as progress:
+                refused = asyncio.run(run(progress))
+        except reconcile.ReconcileError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            return
+    for problem in refused:
+        console.print(f"[red]error:[/] {problem}")
+    if refused:
+        sys.exit(1)
+
+
 @main.command("schema")
 def schema_sdl() -> None:
     """Print the GraphQL schema (SDL); `schema/schema.graphql` is this output, committed."""

@@ -1,0 +1,71 @@
+"""Self-managed (DIY) backends: a directory whose `.pulumi/stacks/` holds one checkpoint per stack.
+
+A scan reconciles every checkpoint whose content changed since the last scan; the content hash
+is the checkpoint, saved in the same transaction as the stack's changes. Run it once, or on an
+interval to follow a backend directory as `pulumi up` writes to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from skyloom.graph.pool import Database
+from skyloom.graph.reads import GraphReader
+from skyloom.ingest import reconcile, state, translate
+
+
+@dataclass
+class ScanResult:
+    applied: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+def checkpoints(root: Path) -> list[Path]:
+    stacks = root / ".pulumi" / "stacks" if (root / ".pulumi").is_dir() else root
+    found = [p for p in stacks.rglob("*") if p.is_file() and p.name.endswith((".json", ".json.gz"))]
+    # Pulumi keeps `<stack>.json.bak` beside the live file: the suffix test leaves those out.
+    return sorted(found)
+
+
+async def scan(
+    db: Database,
+    root: Path,
+    *,
+    owner: str,
+    organization: str = "organization",
+    default_tenancy: str | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+) -> ScanResult:
+    result = ScanResult()
+    reader = GraphReader(db)
+    for path in checkpoints(root):
+        source = f"diy:{path.resolve()}"
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if (await reader.checkpoint(source) or {}).get("sha256") == digest:
+            result.unchanged += 1
+            continue
+        try:
+            stack_state = state.load(path)
+            applied = await reconcile.reconcile(
+                db,
+                translate.translate(stack_state),
+                owner=owner,
+                actor=f"ingest:diy:{path.name}",
+                organization=stack_state.organization or organization,
+                default_tenancy=default_tenancy,
+                checkpoint=(source, {"sha256": digest}),
+            )
+        except (state.StateError, reconcile.ReconcileError) as exc:
+            result.refused.append(f"{path.name}: {exc}")
+            progress(f"{path.name}: refused ({exc})")
+            continue
+        result.applied.append(applied.stack)
+        progress(
+            f"{applied.stack}: {applied.created} created, {applied.updated} updated, "
+            f"{applied.unchanged} unchanged, {applied.retired} retired"
+        )
+    return result
