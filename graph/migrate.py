@@ -111,5 +111,6 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "GRANT SELECT, INSERT, UPDATE ON skyloom.ingest_checkpoint TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON skyloom.webhook_delivery TO {role}",
         "GRANT SELECT, INSERT ON skyloom.webhook_rejection TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON skyloom.semantic_mapping, skyloom.semantic_term TO {role}",
     ):
         conn.execute(sql.SQL(statement).format(schema=schema, role=role))

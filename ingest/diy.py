@@ -14,7 +14,7 @@ from pathlib import Path
 
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import GraphReader
-from skyloom.ingest import reconcile, state, translate
+from skyloom.ingest import reconcile, state
 
 
 @dataclass
@@ -50,9 +50,9 @@ async def scan(
             continue
         try:
             stack_state = state.load(path)
-            applied = await reconcile.reconcile(
+            applied = await reconcile.apply_state(
                 db,
-                translate.translate(stack_state),
+                stack_state,
                 owner=owner,
                 actor=f"ingest:diy:{path.name}",
                 organization=stack_state.organization or organization,

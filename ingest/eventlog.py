@@ -16,7 +16,7 @@ from pathlib import Path
 from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.graph.reads import GraphReader
 from skyloom.graph.store import writing
-from skyloom.ingest import events, reconcile, translate
+from skyloom.ingest import events, reconcile
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,10 @@ async def _commit(db, steps, checkpoint, owner, organization, default_tenancy, n
                 async with writing(db, f"ingest:{name}") as w:
                     await w.save_checkpoint(*checkpoint)
                 return
-            result = await reconcile.reconcile(
+            result = await reconcile.apply_state(
                 db,
-                translate.translate(steps.as_state(), config=steps.config),
+                steps.as_state(),
+                config=steps.config,
                 owner=owner,
                 actor=f"ingest:{name}",
                 organization=organization,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from skyloom.schema import vocabulary
 
-_DATA = Path(__file__).with_name("mappings.json")
+DATA_FILE = Path(__file__).with_name("mappings.json")
 
 
 @dataclass(frozen=True)
@@ -72,4 +72,9 @@ def _compile(glob: str) -> re.Pattern[str]:
 
 @cache
 def default_mappings() -> Mappings:
-    return Mappings(json.loads(_DATA.read_text()))
+    return Mappings(shipped_rules())
+
+
+@cache
+def shipped_rules() -> dict:
+    return json.loads(DATA_FILE.read_text())

@@ -22,6 +22,8 @@ from skyloom.graph import labels
 from skyloom.graph.pool import Database
 from skyloom.graph.records import Vertex, ci_properties, now_iso
 from skyloom.graph.store import GraphWriter, writing
+from skyloom.ingest import semantics, translate
+from skyloom.ingest.state import StackState
 from skyloom.ingest.translate import CiRecord, StackTranslation
 
 OWNER_LABELS = ("Provider", "Tenant", "SubTenant")
@@ -70,6 +72,7 @@ async def reconcile(
     full: bool = True,
     removed: set[str] | frozenset[str] = frozenset(),
     checkpoint: tuple[str, Any] | None = None,
+    terms: dict[tuple[str, str], str] | None = None,
 ) -> ReconcileResult:
     """Apply one stack's resources; `owner` is the uid of the provider, tenant or sub-tenant that owns the stack.
 
@@ -91,7 +94,7 @@ async def reconcile(
         stamp = now_iso()
         current: dict[str, Vertex] = {}
         for record in _effective(translation.records):
-            current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result)
+            current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result, terms or {})
         known = {**managed, **current}
         for record in _effective(translation.records):
             vertex = current[record.urn]
@@ -110,6 +113,20 @@ async def reconcile(
         if checkpoint is not None:
             await w.save_checkpoint(*checkpoint)
     return result
+
+
+async def apply_state(
+    db: Database,
+    stack_state: StackState,
+    *,
+    owner: str,
+    config: dict[str, str] | None = None,
+    **options: Any,
+) -> ReconcileResult:
+    """Translate with the owner's provider's semantic layer (its overrides included), then reconcile."""
+    layer = await semantics.layer_for(db, owner)
+    translation = translate.translate(stack_state, layer.mappings, config=config)
+    return await reconcile(db, translation, owner=owner, terms=layer.terms, **options)
 
 
 def _effective(records: list[CiRecord]) -> list[CiRecord]:
@@ -131,7 +148,14 @@ async def _stack(w: GraphWriter, name: str, owner: Vertex) -> Vertex:
 
 
 async def _apply(
-    w: GraphWriter, placer: _Placer, record: CiRecord, stack: Vertex, existing: Vertex | None, stamp: str, result: ReconcileResult
+    w: GraphWriter,
+    placer: _Placer,
+    record: CiRecord,
+    stack: Vertex,
+    existing: Vertex | None,
+    stamp: str,
+    result: ReconcileResult,
+    terms: dict[tuple[str, str], str],
 ) -> Vertex:
     tenancy, compartment = await placer.place(record)
     container = compartment or tenancy
@@ -155,6 +179,7 @@ async def _apply(
         attributes=record.attributes,
         external=record.external,
         stackUid=stack.uid,
+        providerTerm=terms.get((record.kind, record.cloud or "")) or record.provider_term,
         parentUid=container.uid,
         tenancyUid=tenancy.uid,
         compartmentUid=compartment.uid if compartment else None,

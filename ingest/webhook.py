@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 from skyloom.graph import deliveries
 from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.graph.reads import GraphReader
-from skyloom.ingest import reconcile, translate
+from skyloom.ingest import reconcile
 from skyloom.ingest.pulumi_cloud import CloudError, CloudSettings, PulumiCloud
 from skyloom.ingest.state import StateError
 
@@ -149,9 +149,8 @@ class WebhookWorker:
             return
         try:
             exported = await PulumiCloud(self.cloud).export(org, project, stack)
-            result = await reconcile.reconcile(
-                self.db, translate.translate(exported), owner=owner, actor=f"pulumi-webhook:{delivery.delivery_id}",
-                organization=org,
+            result = await reconcile.apply_state(
+                self.db, exported, owner=owner, actor=f"pulumi-webhook:{delivery.delivery_id}", organization=org
             )
         except CloudError as exc:
             if exc.transient and delivery.attempts < MAX_ATTEMPTS:

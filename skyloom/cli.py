@@ -246,7 +246,7 @@ def ingest_report(files: tuple[Path, ...], min_coverage: float | None) -> None:
 @click.pass_obj
 def ingest_state(settings: Settings, files: tuple[Path, ...], owner: str, organization: str, default_tenancy: str | None) -> None:
     """Reconcile stack state files (`pulumi stack export`, DIY checkpoints) with the CMDB."""
-    from skyloom.ingest import reconcile, state, translate
+    from skyloom.ingest import reconcile, state
 
     async def run(progress: Callable[[str], None]) -> list[str]:
         database = Database(runtime.app_url(settings), settings.graph_name, min_size=1, max_size=2)
@@ -256,9 +256,9 @@ def ingest_state(settings: Settings, files: tuple[Path, ...], owner: str, organi
             owner_uid = await reconcile.resolve_owner(database, owner)
             for path in files:
                 try:
-                    result = await reconcile.reconcile(
+                    result = await reconcile.apply_state(
                         database,
-                        translate.translate(state.load(path)),
+                        state.load(path),
                         owner=owner_uid,
                         actor=f"ingest:{path.name}",
                         organization=organization,
