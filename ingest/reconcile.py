@@ -18,7 +18,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from skyloom.graph import labels
+from skyloom.graph import bulk, labels
+from skyloom.graph.bulk import BulkEdge, BulkVertex
 from skyloom.graph.pool import Database
 from skyloom.graph.records import Vertex, ci_properties, now_iso
 from skyloom.graph.store import GraphWriter, writing
@@ -27,6 +28,8 @@ from skyloom.ingest.state import StackState
 from skyloom.ingest.translate import CiRecord, StackTranslation
 
 OWNER_LABELS = ("Provider", "Tenant", "SubTenant")
+# From this many new CIs in one stack on, they are created by COPY (bulk) rather than row by row.
+BULK_THRESHOLD = 200
 
 
 async def resolve_owner(db: Database, reference: str) -> str:
@@ -92,20 +95,40 @@ async def reconcile(
         stack_v = await _stack(w, stack_name, owner_v)
         managed = {v.props["urn"]: v for v in await w.find(None, {"stackUid": stack_v.uid})}
         stamp = now_iso()
+        effective = _effective(translation.records)
+        fresh = [r for r in effective if r.urn not in managed and r.own_compartment is None]
         current: dict[str, Vertex] = {}
-        for record in _effective(translation.records):
-            current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result, terms or {})
+        bulk_made: set[str] = set()
+        if len(fresh) >= BULK_THRESHOLD:
+            current = await _create_in_bulk(db, w, placer, fresh, stack_v, terms or {}, actor)
+            bulk_made = set(current)
+            result.created += len(current)
+        for record in effective:
+            if record.urn not in current:
+                current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result, terms or {})
         known = {**managed, **current}
-        for record in _effective(translation.records):
+        new_edges: list[BulkEdge] = []
+        for record in effective:
             vertex = current[record.urn]
             targets = [known[u] for u in sorted(record.depends_on) if u in known]
+            parent = known.get(record.parent) if record.parent else None
+            if record.urn in bulk_made:  # brand new: its edges are new too, and go by COPY
+                new_edges += [
+                    BulkEdge(labels.CONTAINS, vertex.props["parentUid"], vertex.uid),
+                    BulkEdge(labels.MANAGED_BY, vertex.uid, stack_v.uid),
+                    *(BulkEdge(labels.DEPENDS_ON, vertex.uid, t.uid) for t in targets),
+                    *([BulkEdge(labels.PARENT_OF, parent.uid, vertex.uid)] if parent else []),
+                ]
+                continue
             if full:
                 await w.set_out_edges(labels.DEPENDS_ON, vertex, targets)
             else:
                 for target in targets:
                     await w.relate(labels.DEPENDS_ON, vertex, target)
-            if record.parent in known:
-                await w.relate(labels.PARENT_OF, known[record.parent], vertex)
+            if parent is not None:
+                await w.relate(labels.PARENT_OF, parent, vertex)
+        if new_edges:
+            await bulk.write(db, w.conn, actor, [], new_edges)
         retire = set(managed) - set(current) if full else set(removed) & set(managed)
         for urn in sorted(retire):
             await w.soft_delete(managed[urn].label, managed[urn].uid)
@@ -167,23 +190,7 @@ async def _apply(
         name = record.own_compartment_name or record.name
         if existing.uid in placer.fresh:
             result.new_compartments.remove(name)  # made for this very record: it counts as created below
-    props = ci_properties(
-        record.kind,
-        name,
-        record.cloud or "",
-        record.placement.region,
-        record.tags,
-        nativeType=record.token,
-        nativeId=record.own_compartment or record.native_id,
-        urn=record.urn,
-        attributes=record.attributes,
-        external=record.external,
-        stackUid=stack.uid,
-        providerTerm=terms.get((record.kind, record.cloud or "")) or record.provider_term,
-        parentUid=container.uid,
-        tenancyUid=tenancy.uid,
-        compartmentUid=compartment.uid if compartment else None,
-    )
+    props = _properties(record, name, stack, tenancy, compartment, container, terms)
     if existing is not None and existing.label != record.kind:
         await w.soft_delete(existing.label, existing.uid)  # the mapping changed its kind: a new CI
         existing = None
@@ -205,6 +212,57 @@ async def _apply(
     await w.relate(labels.CONTAINS, container, vertex)
     await w.relate(labels.MANAGED_BY, vertex, stack)
     return vertex
+
+
+def _properties(
+    record: CiRecord,
+    name: str,
+    stack: Vertex,
+    tenancy: Vertex,
+    compartment: Vertex | None,
+    container: Vertex,
+    terms: dict[tuple[str, str], str],
+) -> dict[str, Any]:
+    return ci_properties(
+        record.kind,
+        name,
+        record.cloud or "",
+        record.placement.region,
+        record.tags,
+        nativeType=record.token,
+        nativeId=record.own_compartment or record.native_id,
+        urn=record.urn,
+        attributes=record.attributes,
+        external=record.external,
+        stackUid=stack.uid,
+        providerTerm=terms.get((record.kind, record.cloud or "")) or record.provider_term,
+        parentUid=container.uid,
+        tenancyUid=tenancy.uid,
+        compartmentUid=compartment.uid if compartment else None,
+    )
+
+
+async def _create_in_bulk(
+    db: Database,
+    w: GraphWriter,
+    placer: _Placer,
+    records: list[CiRecord],
+    stack: Vertex,
+    terms: dict[tuple[str, str], str],
+    actor: str,
+) -> dict[str, Vertex]:
+    """New CIs of a large stack by COPY, in the reconcile's own transaction: same rows, same history."""
+    prepared: list[tuple[CiRecord, BulkVertex]] = []
+    for record in records:
+        tenancy, compartment = await placer.place(record)
+        props = _properties(record, record.name, stack, tenancy, compartment, compartment or tenancy, terms)
+        prepared.append((record, BulkVertex(record.kind, props)))
+    loaded = await bulk.write(db, w.conn, actor, [v for _, v in prepared], [])
+    w.changed = True  # the change-log rows went in by COPY: the writer must still NOTIFY at commit
+    made: dict[str, Vertex] = {}
+    for record, v in prepared:
+        made[record.urn] = Vertex(loaded.graphids[v.uid], v.label, {**v.props, "uid": v.uid})
+    return made
 
 
 class _Placer:

@@ -134,3 +134,44 @@ def test_provider_owned_stacks_get_root_tenancies(pg: Pg, server: Server, estate
     assert result.returncode == 0, result.stderr
     roots = server.gql("query($id: ID!) { cloudBackend(id: $id) { rootTenancies { name isRoot owner { id } } } }", {"id": gcp_backend["id"]})
     assert {"name": "pulumi-development", "isRoot": True, "owner": None} in roots["cloudBackend"]["rootTenancies"]
+
+
+def big_export(n: int) -> dict:
+    """A stack of `n` AWS resources in a chain of dependencies (above the bulk threshold when large)."""
+    tokens = ["aws:ec2/instance:Instance", "aws:ec2/subnet:Subnet", "aws:s3/bucket:Bucket"]
+    provider_urn = "urn:pulumi:prod::big::pulumi:providers:aws::default"
+    resources = [{"urn": provider_urn, "type": "pulumi:providers:aws", "custom": True, "id": "p1", "inputs": {"region": "eu-west-1"}}]
+    for i in range(n):
+        token = tokens[i % 3]
+        resources.append({
+            "urn": f"urn:pulumi:prod::big::{token}::r{i}", "type": token, "custom": True, "id": f"id-{i}",
+            "provider": f"{provider_urn}::p1",
+            "outputs": {"arn": f"arn:aws:ec2:eu-west-1:210987654321:thing/id-{i}", "tags": {"n": str(i)}},
+            "dependencies": [f"urn:pulumi:prod::big::{tokens[(i - 1) % 3]}::r{i - 1}"] if i else [],
+        })
+    return {"version": 3, "deployment": {"resources": resources}}
+
+
+def test_a_large_stack_is_created_in_bulk_with_edges_and_history(pg: Pg, server: Server, estate: dict, tmp_path: Path) -> None:
+    from skyloom.ingest.reconcile import BULK_THRESHOLD
+
+    n = BULK_THRESHOLD + 50
+    path = tmp_path / "big.json"
+    path.write_text(json.dumps(big_export(n)))
+    org = unique("big")
+    first = ingest(pg, [path], estate["client"]["id"], "--organization", org)
+    assert first.returncode == 0 and f"{n} created" in first.stderr, first.stderr
+    last = server.gql(
+        f'{{ cis(filter: {{text: "r{n - 1}", tags: [{{key: "n", value: "{n - 1}"}}]}}) {{ edges {{ node {{ name version tenancy {{ name }} '
+        "neighbours { type direction node { ... on ConfigurationItem { name } ... on Stack { name } } } "
+        "history { edges { node { operation } } } } } } }"
+    )["cis"]["edges"]
+    [node] = [e["node"] for e in last]
+    assert node["tenancy"]["name"] == "210987654321" and node["version"] == 1
+    relations = {(r["type"], r["direction"], r["node"]["name"]) for r in node["neighbours"]}
+    assert ("DEPENDS_ON", "OUTGOING", f"r{n - 2}") in relations
+    assert ("MANAGED_BY", "OUTGOING", f"{org}/big/prod") in relations
+    assert ("CONTAINS", "INCOMING", "210987654321") in relations
+    assert [h["node"]["operation"] for h in node["history"]["edges"]] == ["CREATE"]
+    again = ingest(pg, [path], estate["client"]["id"], "--organization", org)
+    assert f"0 created, 0 updated, {n} unchanged, 0 retired" in again.stderr
