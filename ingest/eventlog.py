@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+
+import anyio
+from watchfiles import awatch
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,13 +53,28 @@ async def follow_event_log(
             batches += 1
         if not follow or (stop is not None and stop.is_set()):
             return batches
-        if stop is None:
-            await asyncio.sleep(poll_seconds)
-        else:
-            try:
-                await asyncio.wait_for(stop.wait(), poll_seconds)
-            except TimeoutError:
-                pass
+        await _until_written(path, poll_seconds, stop)
+
+
+async def _until_written(path: Path, timeout: float, stop: asyncio.Event | None) -> None:
+    """Wait until the log is written to (inotify through watchfiles), `stop` is set, or `timeout` passes.
+
+    The timeout is a safety net for filesystems that report no changes (network mounts): the
+    loop then simply reads again.
+    """
+    stop_event = anyio.Event()
+
+    async def relay_stop() -> None:
+        if stop is not None:
+            await stop.wait()
+            stop_event.set()
+
+    relay = asyncio.create_task(relay_stop())
+    try:
+        async for _changes in awatch(path, stop_event=stop_event, rust_timeout=int(timeout * 1000), yield_on_timeout=True, debounce=0, step=10):
+            return
+    finally:
+        relay.cancel()
 
 
 async def _commit(db, steps, checkpoint, owner, organization, default_tenancy, name, progress) -> None:

@@ -296,7 +296,7 @@ def ingest_state(settings: Settings, files: tuple[Path, ...], owner: str, organi
 @click.option("--organization", default="organization", show_default=True, help="Pulumi organization of the stack.")
 @click.option("--default-tenancy", default=None, help="Tenancy id for resources whose events name no account.")
 @click.option("--follow", is_flag=True, help="Keep reading what `pulumi up --event-log` appends (Ctrl-C stops).")
-@click.option("--poll", type=click.FloatRange(0.05, 60), default=0.5, show_default=True, help="Seconds between reads with --follow.")
+@click.option("--poll", type=click.FloatRange(0.05, 60), default=0.5, show_default=True, help="Longest wait between reads with --follow (appends are noticed at once).")
 @click.pass_obj
 def ingest_events(
     settings: Settings, file: Path, owner: str, organization: str, default_tenancy: str | None, follow: bool, poll: float
