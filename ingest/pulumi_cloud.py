@@ -13,7 +13,7 @@ import urllib.error
 from dataclasses import dataclass
 
 from pulumi_cloud_sdk import ApiClient, Configuration
-from pulumi_cloud_sdk.apis import StacksApi
+from pulumi_cloud_sdk.apis import StacksApi, UsersApi
 
 from skyloom.ingest import state
 
@@ -35,6 +35,14 @@ class CloudSettings:
     timeout_seconds: float = 30.0
 
 
+@dataclass(frozen=True)
+class StackSummary:
+    org: str
+    project: str
+    stack: str
+    last_update: int | None  # Unix time of the stack's last update, as Pulumi Cloud reports it
+
+
 class PulumiCloud:
     def __init__(self, settings: CloudSettings) -> None:
         if not settings.access_token:
@@ -43,8 +51,27 @@ class PulumiCloud:
         if settings.api_url:
             config.host = settings.api_url.rstrip("/")
         config.access_token = settings.access_token
-        self._stacks = StacksApi(ApiClient(config))
+        client = ApiClient(config)
+        self._stacks = StacksApi(client)
+        self._users = UsersApi(client)
         self.settings = settings
+
+    async def stacks(self, org: str) -> list[StackSummary]:
+        """Every stack of the organization the token can see, following continuation tokens."""
+        found: list[StackSummary] = []
+        token = None
+        while True:
+            page = await asyncio.to_thread(
+                self._with_retries,
+                lambda token=token: self._users.list_user_stacks(
+                    organization=org, continuation_token=token, _request_timeout=self.settings.timeout_seconds
+                ),
+            )
+            for item in page.stacks or []:
+                found.append(StackSummary(item.org_name, item.project_name, item.stack_name, item.last_update))
+            token = page.continuation_token
+            if not token:
+                return found
 
     async def export(self, org: str, project: str, stack: str) -> state.StackState:
         """The stack's current state, as `pulumi stack export` would write it."""

@@ -372,6 +372,48 @@ def ingest_watch(
         sys.exit(1)
 
 
+@ingest.command("cloud")
+@click.option("--organization", required=True, help="Pulumi Cloud organization whose stacks to ingest.")
+@click.option("--owner", required=True, help="Provider, tenant or sub-tenant (id or unique name) that owns these stacks.")
+@click.option("--interval", type=click.FloatRange(10, 86400), default=None, help="Poll again every N seconds (default: once).")
+@click.pass_obj
+def ingest_cloud(settings: Settings, organization: str, owner: str, interval: float | None) -> None:
+    """Export every stack of a Pulumi Cloud organization that changed, and reconcile it.
+
+    Needs SKYLOOM_PULUMI_ACCESS_TOKEN (and SKYLOOM_PULUMI_API_URL for a self-hosted Pulumi Cloud).
+    """
+    from skyloom.ingest import cloud_poll, reconcile
+    from skyloom.ingest.pulumi_cloud import CloudError, CloudSettings, PulumiCloud
+
+    async def run(progress: Callable[[str], None]) -> list[str]:
+        cloud = PulumiCloud(CloudSettings(settings.pulumi_api_url, settings.pulumi_access_token))
+        database = Database(runtime.app_url(settings), settings.graph_name, min_size=1, max_size=2)
+        await database.open()
+        try:
+            owner_uid = await reconcile.resolve_owner(database, owner)
+            while True:
+                result = await cloud_poll.poll(database, cloud, organization, owner=owner_uid, progress=progress)
+                progress(f"{len(result.applied)} applied, {result.unchanged} unchanged, {len(result.failed)} failed")
+                if interval is None:
+                    return result.failed
+                await asyncio.sleep(interval)
+        finally:
+            await database.close()
+
+    with friendly_errors():
+        try:
+            with step(f"polling Pulumi Cloud organization {organization}") as progress:
+                failed = asyncio.run(run(progress))
+        except (reconcile.ReconcileError, CloudError) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            return
+    for problem in failed:
+        console.print(f"[red]error:[/] {problem}")
+    if failed:
+        sys.exit(1)
+
+
 @main.command("schema")
 def schema_sdl() -> None:
     """Print the GraphQL schema (SDL); `schema/schema.graphql` is this output, committed."""

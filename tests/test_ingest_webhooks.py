@@ -11,15 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import psycopg
 import pytest
 
+from tests.clients.fake_pulumi_cloud import FakeCloud
 from tests.conftest import REPO, Pg, Server, unique
 from tests.test_ingest_translate import STATES
 from tests.test_mutations import backend, provider, tenancy, tenant
@@ -30,37 +29,10 @@ PAYLOADS = REPO.parent / "shared" / "data" / "pulumi" / "webhook-payloads" / "ge
 EXPORT = next(p for p in STATES if p.name == "azure-native-networked-vm.json")
 
 
-class FakeCloud(BaseHTTPRequestHandler):
-    exports: dict[str, bytes] = {}
-    calls: list[str] = []
-
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        FakeCloud.calls.append(self.path)
-        if self.headers.get("Authorization") != f"token {TOKEN}":
-            self._send(401, b'{"code": 401, "message": "Unauthorized"}')
-        elif self.path in FakeCloud.exports:
-            self._send(200, FakeCloud.exports[self.path])
-        else:
-            self._send(404, b'{"code": 404, "message": "stack not found"}')
-
-    def _send(self, code: int, body: bytes) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeCloud)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with FakeCloud.serving(TOKEN) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +80,7 @@ def org(hooked: Server) -> str:
     p = provider(hooked)
     tenancy(hooked, backend(hooked, p["id"], "AZURE")["id"])
     tenant(hooked, p["id"], name=name)
-    FakeCloud.exports[f"/api/stacks/{name}/upgrade-networked-vm/test/export"] = EXPORT.read_bytes()
+    FakeCloud.add_stack(name, "upgrade-networked-vm", "test", EXPORT.read_bytes())
     return name
 
 

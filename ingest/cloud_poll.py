@@ -1,0 +1,51 @@
+"""Pulumi Cloud, polled: every stack of an organization exported and reconciled when it changed.
+
+The stack list says when each stack was last updated; a stack whose last update is the one
+already applied (the checkpoint, saved with the stack's changes) is not exported again. Run once
+or on an interval; webhooks make the interval a safety net rather than the main path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from skyloom.graph.pool import Database
+from skyloom.graph.reads import GraphReader
+from skyloom.ingest import reconcile
+from skyloom.ingest.pulumi_cloud import CloudError, PulumiCloud
+from skyloom.ingest.state import StateError
+
+
+@dataclass
+class PollResult:
+    applied: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+async def poll(
+    db: Database, cloud: PulumiCloud, org: str, *, owner: str, progress: Callable[[str], None] = lambda _m: None
+) -> PollResult:
+    result = PollResult()
+    reader = GraphReader(db)
+    for summary in await cloud.stacks(org):
+        name = f"{summary.org}/{summary.project}/{summary.stack}"
+        source = f"cloud:{name}"
+        seen = await reader.checkpoint(source) or {}
+        if summary.last_update is not None and seen.get("lastUpdate") == summary.last_update:
+            result.unchanged += 1
+            continue
+        try:
+            exported = await cloud.export(summary.org, summary.project, summary.stack)
+            applied = await reconcile.apply_state(
+                db, exported, owner=owner, actor=f"pulumi-cloud:{name}", organization=summary.org,
+                checkpoint=(source, {"lastUpdate": summary.last_update}),
+            )
+        except (CloudError, StateError, reconcile.ReconcileError) as exc:
+            result.failed.append(f"{name}: {exc}")
+            progress(f"{name}: not applied ({exc})")
+            continue
+        result.applied.append(name)
+        progress(f"{name}: {applied.created} created, {applied.updated} updated, {applied.unchanged} unchanged, {applied.retired} retired")
+    return result

@@ -1,0 +1,62 @@
+"""Polling Pulumi Cloud through the CLI: every changed stack of an organization, paged, checkpointed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.clients.fake_pulumi_cloud import FakeCloud
+from tests.conftest import REPO, Pg, Server, unique
+from tests.test_ingest_translate import STATES
+from tests.test_mutations import backend, provider, tenancy, tenant
+
+TOKEN = "pul-poll-token"
+GCP = [p for p in STATES if p.parent.name == "gcp"]
+
+
+@pytest.fixture(scope="module")
+def cloud() -> Iterator[str]:
+    with FakeCloud.serving(TOKEN) as url:
+        yield url
+
+
+def poll(pg: Pg, cloud: str, org: str, owner: str, token: str = TOKEN) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLOOM_")}
+    env |= {"SKYLOOM_DATABASE_URL": pg.app_url, "SKYLOOM_PULUMI_API_URL": cloud, "SKYLOOM_PULUMI_ACCESS_TOKEN": token}
+    return subprocess.run(
+        [sys.executable, "-m", "skyloom.cli", "ingest", "cloud", "--organization", org, "--owner", owner],
+        env=env, capture_output=True, text=True, timeout=120, cwd=REPO,
+    )
+
+
+def test_changed_stacks_are_exported_and_applied_once(pg: Pg, server: Server, cloud: str) -> None:
+    org = unique("cloudorg")
+    for i, path in enumerate(GCP):
+        FakeCloud.add_stack(org, f"proj-{i}", "prod", path.read_bytes(), last_update=100)
+    p = provider(server)
+    tenancy(server, backend(server, p["id"], "GCP")["id"])
+    owner = tenant(server, p["id"])["id"]
+
+    first = poll(pg, cloud, org, owner)
+    assert first.returncode == 0, first.stderr
+    assert "3 applied, 0 unchanged, 0 failed" in first.stderr
+    assert sum(1 for c in FakeCloud.calls if c.startswith("/api/user/stacks") and org in c) == 2  # two pages
+    again = poll(pg, cloud, org, owner)
+    assert "0 applied, 3 unchanged, 0 failed" in again.stderr
+
+    FakeCloud.add_stack(org, "proj-0", "prod", GCP[0].read_bytes(), last_update=200)
+    third = poll(pg, cloud, org, owner)
+    assert "1 applied, 2 unchanged, 0 failed" in third.stderr
+    owned = server.gql("query($id: ID!) { tenant(id: $id) { tenancies { name displayKind } } }", {"id": owner})
+    assert owned["tenant"]["tenancies"] == [{"name": "pulumi-development", "displayKind": "Tenancy (Project)"}]
+
+
+def test_a_refused_token_is_a_clear_error(pg: Pg, server: Server, cloud: str) -> None:
+    p = provider(server)
+    owner = tenant(server, p["id"])["id"]
+    result = poll(pg, cloud, unique("org"), owner, token="wrong")
+    assert result.returncode == 1 and "Pulumi Cloud answered 401" in result.stderr
