@@ -89,12 +89,11 @@ class GraphReader:
         )
         return found[0] if found else None
 
-    async def find(self, label: str, match: dict[str, Any], include_deleted: bool = False) -> list[Vertex]:
-        """Vertices of `label` whose properties contain `match` (the GIN index on properties)."""
+    async def find(self, label: str | None, match: dict[str, Any], include_deleted: bool = False) -> list[Vertex]:
+        """Vertices (of `label`, or of any label) whose properties contain `match` (the GIN indexes)."""
         wanted = match if include_deleted else {**match, "deleted": False}
-        return await self._vertices(
-            f"SELECT {_VERTEX} FROM {table(self.graph, label)} WHERE properties @> %s ORDER BY id", (Agtype(wanted),)
-        )
+        source = table(self.graph, label) if label else vertex_parent(self.graph)
+        return await self._vertices(f"SELECT {_VERTEX} FROM {source} WHERE properties @> %s ORDER BY id", (Agtype(wanted),))
 
     async def by_ids(self, ids: list[int]) -> dict[int, Vertex]:
         if not ids:

@@ -48,7 +48,7 @@ async def follow_event_log(
             steps = events.apply(events.Steps(config=dict(config)), batch)
             config = steps.config
             checkpoint = (source, {"offset": offset, "config": config})
-            await _commit(db, steps, checkpoint, owner, organization, default_tenancy, path.name, progress)
+            await apply_steps(db, steps, owner, organization, default_tenancy, path.name, progress, checkpoint)
             reader.offset = offset
             batches += 1
         if not follow or (stop is not None and stop.is_set()):
@@ -77,13 +77,24 @@ async def _until_written(path: Path, timeout: float, stop: asyncio.Event | None)
         relay.cancel()
 
 
-async def _commit(db, steps, checkpoint, owner, organization, default_tenancy, name, progress) -> None:
+async def apply_steps(
+    db: Database,
+    steps: events.Steps,
+    owner: str,
+    organization: str,
+    default_tenancy: str | None,
+    name: str,
+    progress: Callable[[str], None],
+    checkpoint: tuple[str, dict] | None = None,
+) -> None:
+    """One batch of finished steps into the graph (with its checkpoint), retried through outages."""
     delay = 0.5
     while True:
         try:
             if steps.project is None:  # nothing but configuration so far: just remember where we are
-                async with writing(db, f"ingest:{name}") as w:
-                    await w.save_checkpoint(*checkpoint)
+                if checkpoint is not None:
+                    async with writing(db, f"ingest:{name}") as w:
+                        await w.save_checkpoint(*checkpoint)
                 return
             result = await reconcile.apply_state(
                 db,

@@ -100,11 +100,18 @@ def test_live_events_reach_a_subscription_while_the_log_is_written(pg: Pg, serve
     org = unique("live")
     follower = run_cli(pg, str(log), "--owner", client, "--organization", org, follow=True)
     try:
-        role = '{ cis(filter: {text: "eks-role", kinds: [Identity]}) { edges { node { tenancy { name } } } } }'
+        # This client's own tenancy, and the role in it: other tests ingest the same recording.
+        owned = "query($id: ID!) { tenant(id: $id) { tenancies { id } } }"
+        role = 'query($t: ID!) { cis(filter: {text: "eks-role", kinds: [Identity], tenancyId: $t}) { edges { node { name } } } }'
+
+        def first_batch_applied() -> bool:
+            tenancies = server.gql(owned, {"id": client})["tenant"]["tenancies"]
+            return bool(tenancies) and bool(server.gql(role, {"t": tenancies[0]["id"]})["cis"]["edges"])
+
         deadline = time.monotonic() + 30
-        while not server.gql(role)["cis"]["edges"] and time.monotonic() < deadline:
+        while not first_batch_applied() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert server.gql(role)["cis"]["edges"], "the first batch was not applied"
+        assert first_batch_applied(), "the first batch was not applied"
         sub = subscribe(server.ws_url, CHANGES, {"after": position(server)}, count=4)
         sub.wait_connected()
         with log.open("a") as fh:
