@@ -14,6 +14,7 @@ import pytest
 from skyloom.ingest import events
 from tests.conftest import REPO, Pg, Server, unique
 from tests.test_mutations import backend, provider, tenancy, tenant
+from tests.test_resilience import own_cluster  # noqa: F401 - a fixture: a database server this test may stop
 from tests.test_subscriptions import CHANGES, position
 
 EVENTS = REPO.parent / "shared" / "data" / "pulumi" / "engine-events"
@@ -141,3 +142,66 @@ def test_a_second_run_resumes_after_the_last_applied_batch(pg: Pg, client: str, 
         fh.writelines(lines[6:])
     rest = run_cli(pg, str(log), "--owner", client, "--organization", org)
     assert "4 created" in rest.stderr and "1 batch(es) applied" in rest.stderr
+
+
+def test_a_database_outage_mid_ingest_loses_nothing_and_doubles_nothing(own_cluster, tmp_path: Path) -> None:
+    import asyncio
+
+    import psycopg
+
+    from skyloom.deploy.local.cluster import APP_ROLE
+    from skyloom.graph.admin import ensure_database, with_dbname
+    from skyloom.graph.migrate import migrate
+    from tests.bench.ingest import owner_in
+
+    ensure_database(own_cluster.admin_url(), "skyloom", APP_ROLE)
+    migrate(with_dbname(own_cluster.admin_url(), "skyloom"), "cmdb", APP_ROLE)
+    app_url, admin_url = own_cluster.app_url("skyloom"), with_dbname(own_cluster.admin_url(), "skyloom")
+    owner = asyncio.run(owner_in(app_url))
+
+    def counts() -> tuple[int, int]:
+        with psycopg.connect(admin_url) as conn:
+            conn.execute('SET search_path = ag_catalog, "$user", public')
+            # CIs a stack manages, and their 'create' versions (the stack and its tenancy aside).
+            (cis,) = conn.execute(
+                "SELECT count(*) FROM cmdb._ag_label_vertex WHERE (properties ->> 'stackUid'::text) IS NOT NULL"
+            ).fetchone()
+            (creates,) = conn.execute(
+                "SELECT count(*) FROM skyloom.change_log WHERE operation = 'create' AND label NOT IN ('Stack', 'Tenancy') "
+                "AND actor LIKE 'ingest:%'"
+            ).fetchone()
+        return cis, creates
+
+    def wait_for(expected: tuple[int, int], timeout: float = 60) -> tuple[int, int]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                got = counts()
+            except psycopg.OperationalError:
+                got = None
+            if got == expected or time.monotonic() > deadline:
+                return got
+            time.sleep(0.2)
+
+    lines = EKS.read_text().splitlines(keepends=True)
+    log = tmp_path / "outage.jsonl"
+    log.write_text("".join(lines[:6]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLOOM_")}
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "skyloom.cli", "ingest", "events", str(log), "--owner", owner, "--follow", "--poll", "0.2"],
+        env={**env, "SKYLOOM_DATABASE_URL": app_url, "SKYLOOM_POOL_TIMEOUT_MS": "1000"}, cwd=REPO,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for((1, 1)) == (1, 1)  # the role
+        own_cluster.down()
+        with log.open("a") as fh:
+            fh.writelines(lines[6:])
+        time.sleep(2)  # the follower reads the batch, fails to apply it, and keeps retrying
+        assert follower.poll() is None
+        own_cluster.up()
+        assert wait_for((5, 5)) == (5, 5)  # every step applied once, none twice
+    finally:
+        follower.terminate()
+        follower.wait(10)
+
