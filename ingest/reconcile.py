@@ -291,9 +291,16 @@ class _Placer:
         return tenancy, await self.compartment(tenancy, record.placement.compartment)
 
     async def _tenancy(self, cloud: str, native: str | None, record: CiRecord) -> Vertex:
+        if native is None and self.default_tenancy is None:
+            # The sensible default: the one tenancy the owner has in that cloud, if it has exactly one.
+            owned = await self._owned_tenancies(cloud)
+            if len(owned) != 1:
+                raise ReconcileError(
+                    f"{record.urn}: the state does not say which {cloud} account holds it, and the owner has "
+                    f"{len(owned)} {cloud} tenancies; name a default tenancy"
+                )
+            return owned[0]
         if native is None:
-            if self.default_tenancy is None:
-                raise ReconcileError(f"{record.urn}: the state does not say which {cloud} account holds it; name a default tenancy")
             vertex = await self.w.find_for_update(self.default_tenancy)
             if vertex is None or vertex.label != "Tenancy" or vertex.props.get("deleted"):
                 raise ReconcileError(f"default tenancy {self.default_tenancy} is not a live tenancy")
@@ -306,6 +313,14 @@ class _Placer:
             ]
             self._tenancies[key] = found[0] if found else await self._new_tenancy(cloud, native, backends[0])
         return self._tenancies[key]
+
+    async def _owned_tenancies(self, cloud: str) -> list[Vertex]:
+        if self.owner.label != "Provider":
+            return await self.w.find("Tenancy", {"ownerUid": self.owner.uid, "provider": cloud})
+        roots = []
+        for backend in await self.w.find("CloudBackend", {"parentUid": self.owner.uid, "cloud": cloud}):
+            roots += await self.w.find("Tenancy", {"parentUid": backend.uid, "isRoot": True})
+        return roots
 
     async def _backends(self, cloud: str, native: str) -> list[Vertex]:
         """The owner's provider's backends for `cloud`: accounts are looked up (and made) only there."""

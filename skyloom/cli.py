@@ -18,7 +18,7 @@ from skyloom.graph.admin import DatabaseSetupError
 from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.settings import Settings
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # whole lines: logs and tests read them as written
 
 
 @contextmanager

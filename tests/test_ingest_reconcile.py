@@ -120,7 +120,7 @@ def test_refused_inputs_write_nothing(pg: Pg, estate: dict, tmp_path: Path) -> N
     bad = ingest(pg, [truncated], estate["client"]["id"])
     assert bad.returncode == 1 and "not JSON" in bad.stderr
     no_account = ingest(pg, [next(p for p in STATES if p.name == "aws-diy-backend-checkpoint-s3.json")], estate["client"]["id"], "--organization", unique("o"))
-    assert no_account.returncode == 1 and "does not say which aws account" in no_account.stderr
+    assert no_account.returncode == 1 and "does not say which aws account holds it, and the owner has 0 aws tenancies" in no_account.stderr
     nobody = ingest(pg, [STATES[0]], "no-such-tenant")
     assert nobody.returncode == 1 and "is named 'no-such-tenant'" in nobody.stderr
     assert live_cis(pg) == before

@@ -162,3 +162,42 @@ def test_malformed_bodies_and_missing_headers(hooked: Server) -> None:
 def test_without_a_secret_the_endpoint_is_closed(server: Server) -> None:
     response = server.http.post("/webhooks/pulumi", content=b"{}", headers={"Pulumi-Webhook-ID": "x", "Pulumi-Webhook-Kind": "stack"})
     assert response.status_code == 503
+
+
+@pytest.mark.parametrize("name", ["pulumi-docs-deployment.json", "pulumi-docs-stack-created.json", "pulumi-docs-stack-preview.json", "pulumi-docs-stack-update.json"])
+def test_every_documented_payload_is_accepted_by_kind(pg: Pg, hooked: Server, name: str) -> None:
+    kinds = {"pulumi-docs-deployment.json": "deployment", "pulumi-docs-stack-created.json": "stack",
+             "pulumi-docs-stack-preview.json": "stack_preview", "pulumi-docs-stack-update.json": "stack_update"}
+    delivery = unique("doc")
+    response = post(hooked, (PAYLOADS / name).read_bytes(), delivery, kind=kinds[name])
+    # The stack update is a finished refresh, so it is applied (to an organization nobody owns here);
+    # a running deployment, a new stack and a preview change no resources.
+    expected = ("accepted", "unbound") if name == "pulumi-docs-stack-update.json" else ("ignored", "ignored")
+    assert response.json()["status"] == expected[0]
+    assert delivery_status(pg, delivery)[0] == expected[1]
+
+
+@pytest.mark.parametrize("path", STATES, ids=lambda p: p.name)
+def test_every_real_state_arrives_through_a_webhook(pg: Pg, hooked: Server, path) -> None:
+    org = unique("wh")
+    p = provider(hooked)
+    roots = {cloud: tenancy(hooked, backend(hooked, p["id"], cloud)["id"]) for cloud in ("AWS", "AZURE", "GCP")}
+    client = tenant(hooked, p["id"], name=org)
+    # An S3 bucket's state names no account: it goes to the owner's one AWS tenancy.
+    tenancy(hooked, roots["AWS"]["id"], owner_id=client["id"], name="the-aws-account")
+    raw = json.loads(path.read_text())
+    if "checkpoint" in raw:  # Pulumi Cloud exports every stack in the export envelope
+        raw = {"version": raw["version"], "deployment": raw["checkpoint"]["latest"]}
+    FakeCloud.add_stack(org, "proj", "stack", json.dumps(raw).encode())
+    delivery = unique("d")
+    assert post(hooked, payload(org, "proj", "stack", result="succeeded"), delivery).status_code == 202
+    status, detail = delivery_status(pg, delivery)
+    assert status == "applied", detail
+    created = int(detail.split(" created")[0])
+    assert created == len(translate_file(path).records)
+
+
+def translate_file(path):
+    from skyloom.ingest import state, translate
+
+    return translate.translate(state.load(path))
