@@ -47,5 +47,5 @@ async def poll(
             progress(f"{name}: not applied ({exc})")
             continue
         result.applied.append(name)
-        progress(f"{name}: {applied.created} created, {applied.updated} updated, {applied.unchanged} unchanged, {applied.retired} retired")
+        progress(applied.summary())
     return result

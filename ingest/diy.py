@@ -64,8 +64,5 @@ async def scan(
             progress(f"{path.name}: refused ({exc})")
             continue
         result.applied.append(applied.stack)
-        progress(
-            f"{applied.stack}: {applied.created} created, {applied.updated} updated, "
-            f"{applied.unchanged} unchanged, {applied.retired} retired"
-        )
+        progress(applied.summary())
     return result

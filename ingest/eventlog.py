@@ -108,7 +108,7 @@ async def apply_steps(
                 removed=steps.removed,
                 checkpoint=checkpoint,
             )
-            progress(f"{result.stack}: {result.created} created, {result.updated} updated, {result.retired} retired")
+            progress(result.summary())
             return
         except DatabaseUnavailable as exc:
             log.warning("event batch not applied (%s); retrying in %.1fs", exc, delay)

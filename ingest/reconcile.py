@@ -63,6 +63,14 @@ class ReconcileResult:
     new_tenancies: list[str] = field(default_factory=list)
     new_compartments: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        text = f"{self.stack}: {self.created} created, {self.updated} updated, {self.unchanged} unchanged, {self.retired} retired"
+        if self.new_tenancies:
+            text += f"; new tenancies {', '.join(self.new_tenancies)}"
+        if self.new_compartments:
+            text += f"; new compartments {', '.join(self.new_compartments)}"
+        return text
+
 
 async def reconcile(
     db: Database,

@@ -160,10 +160,7 @@ class WebhookWorker:
         except (StateError, reconcile.ReconcileError) as exc:
             await deliveries.finish(self.db, delivery.delivery_id, "failed", str(exc))
             return
-        await deliveries.finish(
-            self.db, delivery.delivery_id, "applied",
-            f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged, {result.retired} retired",
-        )
+        await deliveries.finish(self.db, delivery.delivery_id, "applied", result.summary().split(": ", 1)[1])
 
     async def _owner(self, org: str, project: str, stack: str) -> str | None:
         reader = GraphReader(self.db)
