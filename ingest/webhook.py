@@ -19,6 +19,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -35,6 +36,7 @@ from skyloom.ingest.state import StateError
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")  # Pulumi's organization, project and stack names
 
 
 def signature_ok(secret: bytes, body: bytes, signature: str | None) -> bool:
@@ -137,8 +139,10 @@ class WebhookWorker:
         org_info = payload.get("organization") or {}
         org = org_info.get("githubLogin") or org_info.get("name")
         project, stack = payload.get("projectName"), payload.get("stackName")
-        if not all(isinstance(v, str) and v for v in (org, project, stack)):
-            await deliveries.finish(self.db, delivery.delivery_id, "failed", "payload names no organization, project and stack")
+        if not all(isinstance(v, str) and _NAME.match(v) for v in (org, project, stack)):
+            await deliveries.finish(
+                self.db, delivery.delivery_id, "failed", "payload names no valid organization, project and stack"
+            )
             return
         owner = await self._owner(org, project, stack)
         if owner is None:

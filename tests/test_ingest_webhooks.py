@@ -201,3 +201,12 @@ def translate_file(path):
     from skyloom.ingest import state, translate
 
     return translate.translate(state.load(path))
+
+
+def test_payload_names_outside_pulumis_rules_fail_without_a_fetch(pg: Pg, hooked: Server) -> None:
+    delivery = unique("d")
+    calls = len(FakeCloud.calls)
+    assert post(hooked, payload("../../api/orgs/x", "p", "s", result="succeeded"), delivery).status_code == 202
+    status, detail = delivery_status(pg, delivery)
+    assert status == "failed" and "no valid organization" in detail
+    assert len(FakeCloud.calls) == calls
