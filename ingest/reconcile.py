@@ -14,16 +14,17 @@ know yet is created where the stack's owner says:
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from skyloom.graph import bulk, labels
 from skyloom.graph.bulk import BulkEdge, BulkVertex
 from skyloom.graph.pool import Database
+from skyloom.graph.reads import GraphReader
 from skyloom.graph.records import Vertex, ci_properties, now_iso
 from skyloom.graph.store import GraphWriter, writing
 from skyloom.ingest import semantics, translate
+from skyloom.ingest.placement import Placer, ReconcileError
 from skyloom.ingest.state import StackState
 from skyloom.ingest.translate import CiRecord, StackTranslation
 
@@ -32,25 +33,7 @@ OWNER_LABELS = ("Provider", "Tenant", "SubTenant")
 BULK_THRESHOLD = 200
 
 
-async def resolve_owner(db: Database, reference: str) -> str:
-    """The uid of the provider, tenant or sub-tenant named by `reference` (a uid or a unique name)."""
-    async with writing(db, "system:lookup") as w:
-        if _UUID.match(reference):
-            vertex = await w.find_for_update(reference)
-            if vertex is not None and vertex.label in OWNER_LABELS and not vertex.props.get("deleted"):
-                return vertex.uid
-        matches = [v for label in OWNER_LABELS for v in await w.find(label, {"name": reference})]
-    if len(matches) != 1:
-        what = "no" if not matches else f"{len(matches)}"
-        raise ReconcileError(f"{what} provider, tenant or sub-tenant is named {reference!r}; give its id instead")
-    return matches[0].uid
-
-
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-
-
-class ReconcileError(ValueError):
-    """The stack cannot be placed as configured; nothing was written. The message says what to change."""
 
 
 @dataclass
@@ -70,6 +53,20 @@ class ReconcileResult:
         if self.new_compartments:
             text += f"; new compartments {', '.join(self.new_compartments)}"
         return text
+
+
+async def resolve_owner(db: Database, reference: str) -> str:
+    """The uid of the provider, tenant or sub-tenant named by `reference` (a uid or a unique name)."""
+    reader = GraphReader(db)
+    if _UUID.match(reference):
+        vertex = await reader.by_uid(reference)
+        if vertex is not None and vertex.label in OWNER_LABELS and not vertex.props.get("deleted"):
+            return vertex.uid
+    matches = [v for label in OWNER_LABELS for v in await reader.find(label, {"name": reference})]
+    if len(matches) != 1:
+        what = "no" if not matches else f"{len(matches)}"
+        raise ReconcileError(f"{what} provider, tenant or sub-tenant is named {reference!r}; give its id instead")
+    return matches[0].uid
 
 
 async def reconcile(
@@ -99,7 +96,7 @@ async def reconcile(
         owner_v = await w.find_for_update(owner)
         if owner_v is None or owner_v.props.get("deleted") or owner_v.label not in OWNER_LABELS:
             raise ReconcileError(f"the stack's owner {owner} is not a live provider, tenant or sub-tenant")
-        placer = _Placer(w, owner_v, result, default_tenancy, translation.records)
+        placer = Placer(w, owner_v, result.new_tenancies, result.new_compartments, default_tenancy, translation.records)
         stack_v = await _stack(w, stack_name, owner_v)
         managed = {v.props["urn"]: v for v in await w.find(None, {"stackUid": stack_v.uid})}
         stamp = now_iso()
@@ -180,7 +177,7 @@ async def _stack(w: GraphWriter, name: str, owner: Vertex) -> Vertex:
 
 async def _apply(
     w: GraphWriter,
-    placer: _Placer,
+    placer: Placer,
     record: CiRecord,
     stack: Vertex,
     existing: Vertex | None,
@@ -253,7 +250,7 @@ def _properties(
 async def _create_in_bulk(
     db: Database,
     w: GraphWriter,
-    placer: _Placer,
+    placer: Placer,
     records: list[CiRecord],
     stack: Vertex,
     terms: dict[tuple[str, str], str],
@@ -271,119 +268,3 @@ async def _create_in_bulk(
     for record, v in prepared:
         made[record.urn] = Vertex(loaded.graphids[v.uid], v.label, {**v.props, "uid": v.uid})
     return made
-
-
-class _Placer:
-    """Finds (or creates) the Tenancy and Compartment vertices a record's placement names."""
-
-    def __init__(self, w: GraphWriter, owner: Vertex, result: ReconcileResult, default_tenancy: str | None, records: list[CiRecord]) -> None:
-        self.w = w
-        self.owner = owner
-        self.result = result
-        self.default_tenancy = default_tenancy
-        self._tenancies: dict[tuple[str, str], Vertex] = {}
-        self._compartments: dict[tuple[str, str], Vertex] = {}
-        self.fresh: set[str] = set()  # compartments made by this reconcile, not yet filled by their own record
-        # A record that says nothing about its account lives where most of its stack lives.
-        seen = Counter((r.cloud, r.placement.tenancy) for r in records if r.placement.tenancy)
-        self._usual = {cloud: tenancy for (cloud, tenancy), _ in reversed(seen.most_common())}
-
-    async def place(self, record: CiRecord) -> tuple[Vertex, Vertex | None]:
-        cloud = record.cloud
-        if cloud is None:
-            raise ReconcileError(f"{record.token}: no cloud is known for this type token, so it has no tenancy")
-        native = record.placement.tenancy or self._usual.get(cloud)
-        tenancy = await self._tenancy(cloud, native, record)
-        if not record.placement.compartment:
-            return tenancy, None
-        return tenancy, await self.compartment(tenancy, record.placement.compartment)
-
-    async def _tenancy(self, cloud: str, native: str | None, record: CiRecord) -> Vertex:
-        if native is None and self.default_tenancy is None:
-            # The sensible default: the one tenancy the owner has in that cloud, if it has exactly one.
-            owned = await self._owned_tenancies(cloud)
-            if len(owned) != 1:
-                raise ReconcileError(
-                    f"{record.urn}: the state does not say which {cloud} account holds it, and the owner has "
-                    f"{len(owned)} {cloud} tenancies; name a default tenancy"
-                )
-            return owned[0]
-        if native is None:
-            vertex = await self.w.find_for_update(self.default_tenancy)
-            if vertex is None or vertex.label != "Tenancy" or vertex.props.get("deleted"):
-                raise ReconcileError(f"default tenancy {self.default_tenancy} is not a live tenancy")
-            return vertex
-        key = (cloud, native)
-        if key not in self._tenancies:
-            backends = await self._backends(cloud, native)
-            found = [
-                t for b in backends for t in await self.w.find("Tenancy", {"backendUid": b.uid, "nativeId": native})
-            ]
-            self._tenancies[key] = found[0] if found else await self._new_tenancy(cloud, native, backends[0])
-        return self._tenancies[key]
-
-    async def _owned_tenancies(self, cloud: str) -> list[Vertex]:
-        if self.owner.label != "Provider":
-            return await self.w.find("Tenancy", {"ownerUid": self.owner.uid, "provider": cloud})
-        roots = []
-        for backend in await self.w.find("CloudBackend", {"parentUid": self.owner.uid, "cloud": cloud}):
-            roots += await self.w.find("Tenancy", {"parentUid": backend.uid, "isRoot": True})
-        return roots
-
-    async def _backends(self, cloud: str, native: str) -> list[Vertex]:
-        """The owner's provider's backends for `cloud`: accounts are looked up (and made) only there."""
-        provider = await self._provider()
-        backends = await self.w.find("CloudBackend", {"parentUid": provider.uid, "cloud": cloud})
-        if not backends:
-            raise ReconcileError(f"provider {provider.props['name']} has no {cloud} cloud backend to hold {cloud} account {native}")
-        return backends
-
-    async def _new_tenancy(self, cloud: str, native: str, backend: Vertex) -> Vertex:
-        if self.owner.label == "Provider":
-            parent, owner = backend, None
-        else:
-            roots = await self.w.find("Tenancy", {"parentUid": backend.uid, "isRoot": True})
-            if not roots:
-                raise ReconcileError(f"cloud backend {backend.props['name']} has no root tenancy for client sub-tenancies")
-            parent, owner = roots[0], self.owner
-        props = ci_properties(
-            "Tenancy", native, cloud, None, None,
-            nativeId=native, isRoot=parent is backend, parentUid=parent.uid, backendUid=backend.uid,
-            ownerUid=owner.uid if owner else None,
-        )
-        tenancy = await self.w.create("Tenancy", props)
-        await self.w.relate(labels.CONTAINS, parent, tenancy)
-        if owner:
-            await self.w.relate(labels.OWNS, owner, tenancy)
-        self.result.new_tenancies.append(native)
-        return tenancy
-
-    async def compartment(self, tenancy: Vertex, native: str, name: str | None = None, parent: Vertex | None = None) -> Vertex:
-        """The compartment known by `native` in `tenancy`; made (inside `parent`, or the tenancy) if new."""
-        key = (tenancy.uid, native)
-        if key not in self._compartments:
-            found = await self.w.find("Compartment", {"tenancyUid": tenancy.uid, "nativeId": native})
-            if found:
-                self._compartments[key] = found[0]
-            else:
-                container = parent or tenancy
-                props = ci_properties(
-                    "Compartment", name or native, tenancy.props["provider"], tenancy.props.get("region"), None,
-                    nativeId=native, parentUid=container.uid, tenancyUid=tenancy.uid,
-                    compartmentUid=parent.uid if parent else None,
-                )
-                compartment = await self.w.create("Compartment", props)
-                await self.w.relate(labels.CONTAINS, container, compartment)
-                self.result.new_compartments.append(name or native)
-                self.fresh.add(compartment.uid)
-                self._compartments[key] = compartment
-        return self._compartments[key]
-
-    async def _provider(self) -> Vertex:
-        vertex = self.owner
-        while vertex.label != "Provider":
-            parent = await self.w.find_for_update(vertex.props["parentUid"])
-            if parent is None:
-                raise ReconcileError(f"{vertex.label} {vertex.props['name']} has lost its parent")
-            vertex = parent
-        return vertex

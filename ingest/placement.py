@@ -1,0 +1,144 @@
+"""Placement: the Tenancy and Compartment vertices a CI's cloud identifiers name, found or created.
+
+Accounts and groups are looked up only among the owner's provider's backends, so two providers
+that happen to share an account id never share its vertex. What the graph does not know yet is
+created where the stack's owner says (see `reconcile`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from skyloom.graph import labels
+from skyloom.graph.records import Vertex, ci_properties
+from skyloom.graph.store import GraphWriter
+from skyloom.ingest.translate import CiRecord
+
+
+class ReconcileError(ValueError):
+    """The stack cannot be placed as configured; nothing was written. The message says what to change."""
+
+
+class Placer:
+    """Finds (or creates) the Tenancy and Compartment vertices a record's placement names."""
+
+    def __init__(
+        self,
+        w: GraphWriter,
+        owner: Vertex,
+        new_tenancies: list[str],
+        new_compartments: list[str],
+        default_tenancy: str | None,
+        records: list[CiRecord],
+    ) -> None:
+        self.w = w
+        self.owner = owner
+        self.new_tenancies = new_tenancies  # appended to: what this placement had to create
+        self.new_compartments = new_compartments
+        self.default_tenancy = default_tenancy
+        self._tenancies: dict[tuple[str, str], Vertex] = {}
+        self._compartments: dict[tuple[str, str], Vertex] = {}
+        self.fresh: set[str] = set()  # compartments made by this reconcile, not yet filled by their own record
+        # A record that says nothing about its account lives where most of its stack lives.
+        seen = Counter((r.cloud, r.placement.tenancy) for r in records if r.placement.tenancy)
+        self._usual = {cloud: tenancy for (cloud, tenancy), _ in reversed(seen.most_common())}
+
+    async def place(self, record: CiRecord) -> tuple[Vertex, Vertex | None]:
+        cloud = record.cloud
+        if cloud is None:
+            raise ReconcileError(f"{record.token}: no cloud is known for this type token, so it has no tenancy")
+        native = record.placement.tenancy or self._usual.get(cloud)
+        tenancy = await self._tenancy(cloud, native, record)
+        if not record.placement.compartment:
+            return tenancy, None
+        return tenancy, await self.compartment(tenancy, record.placement.compartment)
+
+    async def _tenancy(self, cloud: str, native: str | None, record: CiRecord) -> Vertex:
+        if native is None and self.default_tenancy is None:
+            # The sensible default: the one tenancy the owner has in that cloud, if it has exactly one.
+            owned = await self._owned_tenancies(cloud)
+            if len(owned) != 1:
+                raise ReconcileError(
+                    f"{record.urn}: the state does not say which {cloud} account holds it, and the owner has "
+                    f"{len(owned)} {cloud} tenancies; name a default tenancy"
+                )
+            return owned[0]
+        if native is None:
+            vertex = await self.w.find_for_update(self.default_tenancy)
+            if vertex is None or vertex.label != "Tenancy" or vertex.props.get("deleted"):
+                raise ReconcileError(f"default tenancy {self.default_tenancy} is not a live tenancy")
+            return vertex
+        key = (cloud, native)
+        if key not in self._tenancies:
+            backends = await self._backends(cloud, native)
+            found = [
+                t for b in backends for t in await self.w.find("Tenancy", {"backendUid": b.uid, "nativeId": native})
+            ]
+            self._tenancies[key] = found[0] if found else await self._new_tenancy(cloud, native, backends[0])
+        return self._tenancies[key]
+
+    async def _owned_tenancies(self, cloud: str) -> list[Vertex]:
+        if self.owner.label != "Provider":
+            return await self.w.find("Tenancy", {"ownerUid": self.owner.uid, "provider": cloud})
+        roots = []
+        for backend in await self.w.find("CloudBackend", {"parentUid": self.owner.uid, "cloud": cloud}):
+            roots += await self.w.find("Tenancy", {"parentUid": backend.uid, "isRoot": True})
+        return roots
+
+    async def _backends(self, cloud: str, native: str) -> list[Vertex]:
+        """The owner's provider's backends for `cloud`: accounts are looked up (and made) only there."""
+        provider = await self._provider()
+        backends = await self.w.find("CloudBackend", {"parentUid": provider.uid, "cloud": cloud})
+        if not backends:
+            raise ReconcileError(f"provider {provider.props['name']} has no {cloud} cloud backend to hold {cloud} account {native}")
+        return backends
+
+    async def _new_tenancy(self, cloud: str, native: str, backend: Vertex) -> Vertex:
+        if self.owner.label == "Provider":
+            parent, owner = backend, None
+        else:
+            roots = await self.w.find("Tenancy", {"parentUid": backend.uid, "isRoot": True})
+            if not roots:
+                raise ReconcileError(f"cloud backend {backend.props['name']} has no root tenancy for client sub-tenancies")
+            parent, owner = roots[0], self.owner
+        props = ci_properties(
+            "Tenancy", native, cloud, None, None,
+            nativeId=native, isRoot=parent is backend, parentUid=parent.uid, backendUid=backend.uid,
+            ownerUid=owner.uid if owner else None,
+        )
+        tenancy = await self.w.create("Tenancy", props)
+        await self.w.relate(labels.CONTAINS, parent, tenancy)
+        if owner:
+            await self.w.relate(labels.OWNS, owner, tenancy)
+        self.new_tenancies.append(native)
+        return tenancy
+
+    async def compartment(self, tenancy: Vertex, native: str, name: str | None = None, parent: Vertex | None = None) -> Vertex:
+        """The compartment known by `native` in `tenancy`; made (inside `parent`, or the tenancy) if new."""
+        key = (tenancy.uid, native)
+        if key not in self._compartments:
+            found = await self.w.find("Compartment", {"tenancyUid": tenancy.uid, "nativeId": native})
+            if found:
+                self._compartments[key] = found[0]
+            else:
+                container = parent or tenancy
+                props = ci_properties(
+                    "Compartment", name or native, tenancy.props["provider"], tenancy.props.get("region"), None,
+                    nativeId=native, parentUid=container.uid, tenancyUid=tenancy.uid,
+                    compartmentUid=parent.uid if parent else None,
+                )
+                compartment = await self.w.create("Compartment", props)
+                await self.w.relate(labels.CONTAINS, container, compartment)
+                self.new_compartments.append(name or native)
+                self.fresh.add(compartment.uid)
+                self._compartments[key] = compartment
+        return self._compartments[key]
+
+    async def _provider(self) -> Vertex:
+        vertex = self.owner
+        while vertex.label != "Provider":
+            parent = await self.w.find_for_update(vertex.props["parentUid"])
+            if parent is None:
+                raise ReconcileError(f"{vertex.label} {vertex.props['name']} has lost its parent")
+            vertex = parent
+        return vertex
