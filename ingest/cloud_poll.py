@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import GraphReader
-from skyloom.ingest import reconcile
+from skyloom.ingest import history, reconcile
 from skyloom.ingest.pulumi_cloud import CloudError, PulumiCloud
 from skyloom.ingest.state import StateError
 
@@ -48,4 +48,11 @@ async def poll(
             continue
         result.applied.append(name)
         progress(applied.summary())
+        try:
+            added = await history.record_updates(db, name, owner, await cloud.updates(summary.org, summary.project, summary.stack))
+        except (CloudError, StateError) as exc:
+            result.failed.append(f"{name} update history: {exc}")
+            continue
+        if added:
+            progress(f"{name}: {added} update(s) recorded")
     return result

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import GraphReader
-from skyloom.ingest import reconcile, state
+from skyloom.ingest import history, reconcile, state
 
 
 @dataclass
@@ -65,4 +65,25 @@ async def scan(
             continue
         result.applied.append(applied.stack)
         progress(applied.summary())
+    for (project, stack), files in histories(root).items():
+        records = []
+        for path in files:
+            try:
+                records.append(history.load_history_file(path))
+            except state.StateError as exc:
+                result.refused.append(f"{path.name}: {exc}")
+        name = f"{organization}/{project}/{stack}"
+        added = await history.record_updates(db, name, owner, sorted(records, key=lambda r: (r.version, r.startTime or 0)))
+        if added:
+            progress(f"{name}: {added} update(s) recorded")
     return result
+
+
+def histories(root: Path) -> dict[tuple[str, str], list[Path]]:
+    """`.pulumi/history/<project>/<stack>/<stack>-<nanos>.history.json`, per stack."""
+    found: dict[tuple[str, str], list[Path]] = {}
+    base = root / ".pulumi" / "history"
+    if base.is_dir():
+        for path in sorted(base.glob("*/*/*.history.json")):
+            found.setdefault((path.parent.parent.name, path.parent.name), []).append(path)
+    return found

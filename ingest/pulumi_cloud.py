@@ -10,12 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.error
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pulumi_cloud_sdk import ApiClient, Configuration
 from pulumi_cloud_sdk.apis import StacksApi, UsersApi
 
-from skyloom.ingest import state
+from skyloom.ingest import history, state
 
 
 class CloudError(RuntimeError):
@@ -79,7 +79,16 @@ class PulumiCloud:
             org, project, stack, _request_timeout=self.settings.timeout_seconds
         ))
         raw = {"version": deployment.version, "deployment": deployment.deployment}
-        return state.parse(raw, f"export of {org}/{project}/{stack}")
+        exported = state.parse(raw, f"export of {org}/{project}/{stack}")
+        # Pulumi Cloud knows which stack it exported; that, not the URNs inside, names it.
+        return replace(exported, project=project, stack=stack, organization=org)
+
+    async def updates(self, org: str, project: str, stack: str) -> list[history.UpdateRecord]:
+        """The stack's update history, oldest first."""
+        raw = await asyncio.to_thread(self._with_retries, lambda: self._stacks.get_stack_updates(
+            org, project, stack, _request_timeout=self.settings.timeout_seconds
+        ))
+        return history.parse_cloud_updates(raw, f"updates of {org}/{project}/{stack}")
 
     def _with_retries(self, call):
         delay = self.settings.backoff_seconds

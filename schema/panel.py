@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from skyloom.schema.common import when
+from skyloom.schema.common import JSON, when
 from skyloom.schema.enums import Cloud
 
 if TYPE_CHECKING:
-    from skyloom.schema.cmdb import Tenancy
+    from skyloom.schema.cmdb import CiVersionConnection, Tenancy
 
 TenancyRef = Annotated["Tenancy", strawberry.lazy("skyloom.schema.cmdb")]
 
@@ -132,8 +132,46 @@ class SubTenant(PanelEntity):
         return await _owned_tenancies(info, self.id)
 
 
+@strawberry.type(description="A finished Pulumi update (up, refresh, destroy) of a stack.")
+class StackUpdate:
+    version: int
+    kind: str
+    result: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    message: str | None
+    resource_changes: JSON
+    author: str | None
+
+    @classmethod
+    def from_props(cls, update: dict[str, Any]) -> "StackUpdate":
+        return cls(
+            version=update["version"],
+            kind=update["kind"],
+            result=update["result"],
+            started_at=_epoch(update.get("startTime")),
+            ended_at=_epoch(update.get("endTime")),
+            message=update.get("message"),
+            resource_changes=update.get("resourceChanges") or {},
+            author=update.get("author"),
+        )
+
+
+def _epoch(seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
+
+
 @strawberry.type(description="A Pulumi stack that manages configuration items.")
 class Stack(PanelEntity):
+    last_update: StackUpdate | None = strawberry.field(description="The newest update recorded from the stack's history.")
+
     @classmethod
     def from_props(cls, props: dict[str, Any]) -> "Stack":
-        return cls(**_panel_fields(props))
+        update = props.get("lastUpdate")
+        return cls(**_panel_fields(props), last_update=StackUpdate.from_props(update) if update else None)
+
+    @strawberry.field(description="Every recorded version of the stack: one per update applied from its history.")
+    async def history(
+        self, info: strawberry.Info, first: int = 50, after: str | None = None
+    ) -> Annotated["CiVersionConnection", strawberry.lazy("skyloom.schema.cmdb")]:
+        return await info.context.history(self.id, first, after)

@@ -41,9 +41,20 @@ def test_changed_stacks_are_exported_and_applied_once(pg: Pg, server: Server, cl
     tenancy(server, backend(server, p["id"], "GCP")["id"])
     owner = tenant(server, p["id"])["id"]
 
+    FakeCloud.updates[f"/api/stacks/{org}/proj-0/prod/updates"] = {
+        "updates": [
+            {"info": {"kind": "refresh", "result": "succeeded", "version": 2, "startTime": 1700000100, "endTime": 1700000160,
+                      "resourceChanges": {"same": 3}, "environment": {"pulumi.env.SECRET": "set"}},
+             "version": 2, "requestedBy": {"name": "Ada", "githubLogin": "ada"}},
+            {"info": {"kind": "update", "result": "succeeded", "version": 1, "startTime": 1700000000, "endTime": 1700000050,
+                      "resourceChanges": {"create": 3}}, "version": 1, "requestedBy": {"name": "Ada", "githubLogin": "ada"}},
+        ],
+        "itemsPerPage": 10, "total": 2,
+    }
     first = poll(pg, cloud, org, owner)
     assert first.returncode == 0, first.stderr
     assert "3 applied, 0 unchanged, 0 failed" in first.stderr
+    assert f"{org}/proj-0/prod: 2 update(s) recorded" in first.stderr
     assert sum(1 for c in FakeCloud.calls if c.startswith("/api/user/stacks") and org in c) == 2  # two pages
     again = poll(pg, cloud, org, owner)
     assert "0 applied, 3 unchanged, 0 failed" in again.stderr

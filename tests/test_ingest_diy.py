@@ -16,6 +16,7 @@ from tests.test_ingest_translate import STATES
 from tests.test_mutations import backend, provider, tenancy, tenant
 
 CHECKPOINT = next(p for p in STATES if p.name == "aws-diy-backend-checkpoint-s3.json")
+HISTORY = REPO.parent / "shared" / "data" / "pulumi" / "update-history" / "aws" / "diy-backend-update-history.json"
 
 
 def watch(pg: Pg, root: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -32,6 +33,9 @@ def backend_dir(tmp_path: Path) -> Path:
     stacks.mkdir(parents=True)
     (stacks / "test-upsert.json").write_bytes(CHECKPOINT.read_bytes())
     (stacks / "test-upsert.json.bak").write_text("{ left over")  # Pulumi's backup: never read
+    history = tmp_path / ".pulumi" / "history" / "s3bucket-test" / "test-upsert"
+    history.mkdir(parents=True)
+    (history / "test-upsert-1764795521993466000.history.json").write_bytes(HISTORY.read_bytes())
     return tmp_path
 
 
@@ -48,8 +52,23 @@ def test_changed_checkpoints_are_applied_once(pg: Pg, server: Server, backend_di
     first = watch(pg, backend_dir, *args)
     assert first.returncode == 0, first.stderr
     assert "organization/s3bucket-test/test-upsert: 1 created" in first.stderr and "1 applied, 0 unchanged" in first.stderr
+    assert "organization/s3bucket-test/test-upsert: 1 update(s) recorded" in first.stderr
     again = watch(pg, backend_dir, *args)
-    assert "0 applied, 1 unchanged" in again.stderr
+    assert "0 applied, 1 unchanged" in again.stderr and "update(s) recorded" not in again.stderr
+
+    stack = server.gql(
+        '{ cis(filter: {text: "test-bucket", kinds: [ObjectStore]}) { edges { node { neighbours(types: [MANAGED_BY]) { node { '
+        "... on Stack { name lastUpdate { version kind result message author resourceChanges startedAt } "
+        "history { edges { node { operation actor after } } } } } } } } } }"
+    )["cis"]["edges"]
+    [managed] = [e["node"]["neighbours"][0]["node"] for e in stack if e["node"]["neighbours"]]
+    assert managed["lastUpdate"] == {
+        "version": 0, "kind": "update", "result": "succeeded", "message": "Keep state", "author": "Anton Tayanovskyy",
+        "resourceChanges": {"create": 2}, "startedAt": "2025-12-03T20:58:41+00:00",
+    }
+    versions = managed["history"]["edges"]
+    assert [(v["node"]["operation"], v["node"]["actor"]) for v in versions][-1] == ("UPDATE", "pulumi:Anton Tayanovskyy")
+    assert "PULUMI_ACCESS_TOKEN" not in json.dumps(versions)  # the update's environment is not kept
 
     live = backend_dir / ".pulumi" / "stacks" / "s3bucket-test" / "test-upsert.json"
     data = json.loads(live.read_text())

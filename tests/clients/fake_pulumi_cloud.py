@@ -2,7 +2,8 @@
 
 It answers exactly as the REST docs describe (FORMATS.md 4): `GET /api/user/stacks?organization=`
 with `{"stacks": [...], "continuationToken": ...}` (paged two at a time, to exercise paging) and
-`GET /api/stacks/{org}/{project}/{stack}/export` with a recorded export; 401 to a wrong token,
+`GET /api/stacks/{org}/{project}/{stack}/export` with a recorded export, `.../updates` with the
+stack's update list; 401 to a wrong token,
 404 to an unknown stack. Skyloom's client (the official `pulumi-cloud-sdk`) talks to it unchanged.
 """
 
@@ -20,6 +21,7 @@ class FakeCloud(BaseHTTPRequestHandler):
     token: str = ""
     exports: dict[str, bytes] = {}
     stacks: dict[str, list[dict]] = {}  # org -> stack summaries
+    updates: dict[str, dict] = {}  # /api/stacks/{org}/{project}/{stack}/updates -> response
     calls: list[str] = []
     PAGE = 2
 
@@ -59,6 +61,8 @@ class FakeCloud(BaseHTTPRequestHandler):
             self._send(200, {"stacks": page, "continuationToken": str(start + self.PAGE) if more else None})
         elif url.path in FakeCloud.exports:
             self._send(200, FakeCloud.exports[url.path])
+        elif url.path.endswith("/updates") and url.path.removesuffix("/updates") + "/export" in FakeCloud.exports:
+            self._send(200, FakeCloud.updates.get(url.path, {"updates": [], "itemsPerPage": 0, "total": 0}))
         else:
             self._send(404, {"code": 404, "message": "stack not found"})
 
