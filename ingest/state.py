@@ -9,10 +9,11 @@ a message that says what was expected.
 from __future__ import annotations
 
 import gzip
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+import ijson
 
 SUPPORTED_VERSIONS = (3, 4)
 
@@ -35,17 +36,80 @@ class StackState:
 
 
 def load(path: Path) -> StackState:
-    """A state file; DIY backends may gzip theirs (`<stack>.json.gz`)."""
+    """A state file (DIY backends may gzip theirs: `<stack>.json.gz`), streamed.
+
+    Resources are read one at a time and kept only in the compact form the translator reads
+    (`compact`), so the raw inputs and outputs of a large stack are never all in memory at once.
+    """
     try:
-        data = path.read_bytes()
-        if path.suffix == ".gz":
-            data = gzip.decompress(data)
-        raw = json.loads(data)
-    except json.JSONDecodeError as exc:
-        raise StateError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+        version, envelope, stack_ref = _header(path)
+        if version not in SUPPORTED_VERSIONS:
+            raise StateError(f"{path}: unsupported state version {version!r} (expected one of {SUPPORTED_VERSIONS})")
+        if envelope is None:
+            raise StateError(f"{path}: neither a 'deployment' (stack export) nor a 'checkpoint' (DIY backend) object")
+        prefix = "deployment.resources.item" if envelope == "deployment" else "checkpoint.latest.resources.item"
+        resources = []
+        with _open(path) as fh:
+            for item in ijson.items(fh, prefix, use_float=True):
+                if not isinstance(item, dict) or "urn" not in item or "type" not in item:
+                    raise StateError(f"{path}: 'resources' must be a list of objects with 'urn' and 'type'")
+                resources.append(compact(item))
+    except ijson.JSONError as exc:
+        raise StateError(f"{path}: not JSON ({exc})") from None
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise StateError(f"{path}: cannot read it ({exc})") from None
-    return parse(raw, str(path))
+    project, stack = _names(stack_ref, resources)
+    parts = stack_ref.split("/") if isinstance(stack_ref, str) else []
+    return StackState(project, stack, resources, [], parts[0] if len(parts) == 3 else None)
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+
+
+def _header(path: Path) -> tuple[Any, str | None, str | None]:
+    """version, envelope ('deployment' or 'checkpoint') and the DIY stack reference, from parse events only."""
+    version = envelope = stack_ref = None
+    with _open(path) as fh:
+        events = ijson.parse(fh, use_float=True)
+        first = next(events, None)
+        if first is None or first[1] != "start_map":
+            raise StateError(f"{path}: a stack state is a JSON object")
+        for prefix, event, value in events:
+            if prefix == "version" and event == "number":
+                version = int(value) if float(value).is_integer() else value
+            elif prefix in ("deployment", "checkpoint") and event == "start_map":
+                envelope = prefix
+            elif prefix == "checkpoint.stack" and event == "string":
+                stack_ref = value
+    return version, envelope, stack_ref
+
+
+# What the translator reads of a resource; everything else (most of the inputs and outputs) is
+# dropped while streaming. Long strings cannot be cloud ids and are dropped too.
+_TOP_KEYS = ("urn", "type", "custom", "id", "parent", "provider", "dependencies", "propertyDependencies",
+             "deletedWith", "delete", "external")
+_KEPT_PROPERTIES = ("id", "selfLink", "arn", "ownerId", "accountId", "region", "location", "project", "zone",
+                    "compartmentId", "tenancyOcid", "name", "displayName", "tags", "labels", "freeformTags", "metadata")
+_MAX_ID_STRING = 512
+
+
+def compact(resource: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: resource[k] for k in _TOP_KEYS if k in resource}
+    for side in ("inputs", "outputs"):
+        props = resource.get(side)
+        if not isinstance(props, dict):
+            continue
+        slim: dict[str, Any] = {}
+        for key, value in props.items():
+            if key in _KEPT_PROPERTIES:
+                slim[key] = value
+            elif isinstance(value, str) and len(value) <= _MAX_ID_STRING:
+                slim[key] = value  # may name another resource by its cloud id
+            elif isinstance(value, list) and all(isinstance(v, str) and len(v) <= _MAX_ID_STRING for v in value):
+                slim[key] = value
+        kept[side] = slim
+    return kept
 
 
 def parse(raw: Any, source: str = "state") -> StackState:

@@ -57,9 +57,11 @@ def test_changed_checkpoints_are_applied_once(pg: Pg, server: Server, backend_di
     assert "0 applied, 1 unchanged" in again.stderr and "update(s) recorded" not in again.stderr
 
     stack = server.gql(
-        '{ cis(filter: {text: "test-bucket", kinds: [ObjectStore]}) { edges { node { neighbours(types: [MANAGED_BY]) { node { '
+        'query($t: ID!) { cis(filter: {text: "test-bucket", kinds: [ObjectStore], tenancyId: $t}) { edges { node { '
+        "neighbours(types: [MANAGED_BY]) { node { "
         "... on Stack { name lastUpdate { version kind result message author resourceChanges startedAt } "
-        "history { edges { node { operation actor after } } } } } } } } } }"
+        "history { edges { node { operation actor after } } } } } } } } } }",
+        {"t": root},
     )["cis"]["edges"]
     [managed] = [e["node"]["neighbours"][0]["node"] for e in stack if e["node"]["neighbours"]]
     assert managed["lastUpdate"] == {
@@ -78,7 +80,10 @@ def test_changed_checkpoints_are_applied_once(pg: Pg, server: Server, backend_di
     (live.parent / "test-upsert.json.gz").write_bytes(gzip.compress(json.dumps(data).encode()))
     third = watch(pg, backend_dir, *args)
     assert "0 created, 1 updated" in third.stderr, third.stderr
-    tagged = server.gql('{ cis(filter: {kinds: [ObjectStore], tags: [{key: "team", value: "storage"}]}) { edges { node { name version } } } }')
+    tagged = server.gql(
+        'query($t: ID!) { cis(filter: {kinds: [ObjectStore], tenancyId: $t, tags: [{key: "team", value: "storage"}]}) { edges { node { name version } } } }',
+        {"t": root},
+    )
     assert {"name": "test-bucket", "version": 2} in [e["node"] for e in tagged["cis"]["edges"]]
 
 
