@@ -129,14 +129,21 @@ async def load(
 
 
 async def write(
-    db: Database, conn: AsyncConnection, actor: str, vertices: list[BulkVertex], edges: list[BulkEdge]
+    db: Database,
+    conn: AsyncConnection,
+    actor: str,
+    vertices: list[BulkVertex],
+    edges: list[BulkEdge],
+    known: dict[str, int] | None = None,
 ) -> BulkResult:
     """COPY `vertices`, then `edges`, inside the caller's open transaction (which sends the NOTIFY).
 
     For writers that mix bulk creation with row-by-row changes in one transaction, such as the
-    ingest of a large stack export: new CIs by COPY, changed ones through `GraphWriter`.
+    ingest of a large stack export: new CIs by COPY, changed ones through `GraphWriter`. `known`
+    (uid -> graphid) saves looking up edge endpoints the caller already has.
     """
     loader = _Loader(db, actor, lambda _m: None)
+    loader.gids.update(known or {})
     try:
         for chunk in _chunks(vertices, CHUNK_SIZE):
             await loader.vertices(conn, chunk)

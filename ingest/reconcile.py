@@ -31,6 +31,8 @@ from skyloom.ingest.translate import CiRecord, StackTranslation
 OWNER_LABELS = ("Provider", "Tenant", "SubTenant")
 # From this many new CIs in one stack on, they are created by COPY (bulk) rather than row by row.
 BULK_THRESHOLD = 200
+VERTEX_CHUNK = 5_000
+EDGE_CHUNK = 20_000
 
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -112,6 +114,7 @@ async def reconcile(
             if record.urn not in current:
                 current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result, terms or {})
         known = {**managed, **current}
+        gids = {v.uid: v.id for v in known.values()} | {stack_v.uid: stack_v.id}
         new_edges: list[BulkEdge] = []
         for record in effective:
             vertex = current[record.urn]
@@ -124,6 +127,9 @@ async def reconcile(
                     *(BulkEdge(labels.DEPENDS_ON, vertex.uid, t.uid) for t in targets),
                     *([BulkEdge(labels.PARENT_OF, parent.uid, vertex.uid)] if parent else []),
                 ]
+                if len(new_edges) >= EDGE_CHUNK:
+                    await bulk.write(db, w.conn, actor, [], new_edges, known=gids)
+                    new_edges = []
                 continue
             if full:
                 await w.set_out_edges(labels.DEPENDS_ON, vertex, targets)
@@ -133,7 +139,7 @@ async def reconcile(
             if parent is not None:
                 await w.relate(labels.PARENT_OF, parent, vertex)
         if new_edges:
-            await bulk.write(db, w.conn, actor, [], new_edges)
+            await bulk.write(db, w.conn, actor, [], new_edges, known=gids)
         retire = set(managed) - set(current) if full else set(removed) & set(managed)
         for urn in sorted(retire):
             await w.soft_delete(managed[urn].label, managed[urn].uid)
@@ -256,15 +262,20 @@ async def _create_in_bulk(
     terms: dict[tuple[str, str], str],
     actor: str,
 ) -> dict[str, Vertex]:
-    """New CIs of a large stack by COPY, in the reconcile's own transaction: same rows, same history."""
-    prepared: list[tuple[CiRecord, BulkVertex]] = []
-    for record in records:
-        tenancy, compartment = await placer.place(record)
-        props = _properties(record, record.name, stack, tenancy, compartment, compartment or tenancy, terms)
-        prepared.append((record, BulkVertex(record.kind, props)))
-    loaded = await bulk.write(db, w.conn, actor, [v for _, v in prepared], [])
-    w.changed = True  # the change-log rows went in by COPY: the writer must still NOTIFY at commit
+    """New CIs of a large stack by COPY, in the reconcile's own transaction: same rows, same history.
+
+    A chunk at a time, keeping of each new CI only what its edges need (uid, container), so the
+    memory this takes does not grow with the size of the stack beyond that.
+    """
     made: dict[str, Vertex] = {}
-    for record, v in prepared:
-        made[record.urn] = Vertex(loaded.graphids[v.uid], v.label, {**v.props, "uid": v.uid})
+    for start in range(0, len(records), VERTEX_CHUNK):
+        prepared: list[tuple[CiRecord, BulkVertex]] = []
+        for record in records[start : start + VERTEX_CHUNK]:
+            tenancy, compartment = await placer.place(record)
+            props = _properties(record, record.name, stack, tenancy, compartment, compartment or tenancy, terms)
+            prepared.append((record, BulkVertex(record.kind, props)))
+        loaded = await bulk.write(db, w.conn, actor, [v for _, v in prepared], [])
+        for record, v in prepared:
+            made[record.urn] = Vertex(loaded.graphids[v.uid], v.label, {"uid": v.uid, "parentUid": v.props["parentUid"]})
+    w.changed = True  # the change-log rows went in by COPY: the writer must still NOTIFY at commit
     return made
