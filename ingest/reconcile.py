@@ -157,9 +157,14 @@ async def apply_state(
     config: dict[str, str] | None = None,
     **options: Any,
 ) -> ReconcileResult:
-    """Translate with the owner's provider's semantic layer (its overrides included), then reconcile."""
+    """Translate with the owner's provider's semantic layer (its overrides included), then reconcile.
+
+    The state is consumed: its resources are dropped once translated, so that a large stack does
+    not hold both its raw resources and its records through the whole reconcile.
+    """
     layer = await semantics.layer_for(db, owner)
     translation = translate.translate(stack_state, layer.mappings, config=config)
+    stack_state.resources.clear()
     return await reconcile(db, translation, owner=owner, terms=layer.terms, **options)
 
 
