@@ -25,7 +25,7 @@ class PollResult:
 
 
 async def poll(
-    db: Database, cloud: PulumiCloud, org: str, *, owner: str, progress: Callable[[str], None] = lambda _m: None
+    db: Database, cloud: PulumiCloud, org: str, *, owner: str | None, progress: Callable[[str], None] = lambda _m: None
 ) -> PollResult:
     result = PollResult()
     reader = GraphReader(db)

@@ -35,7 +35,7 @@ async def scan(
     db: Database,
     root: Path,
     *,
-    owner: str,
+    owner: str | None,
     organization: str = "organization",
     default_tenancy: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,

@@ -28,7 +28,7 @@ async def follow_event_log(
     db: Database,
     path: Path,
     *,
-    owner: str,
+    owner: str | None,
     organization: str = "organization",
     default_tenancy: str | None = None,
     follow: bool = False,
@@ -80,7 +80,7 @@ async def _until_written(path: Path, timeout: float, stop: asyncio.Event | None)
 async def apply_steps(
     db: Database,
     steps: events.Steps,
-    owner: str,
+    owner: str | None,
     organization: str,
     default_tenancy: str | None,
     name: str,

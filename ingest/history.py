@@ -70,7 +70,7 @@ def parse_cloud_updates(raw: Any, source: str = "updates") -> list[UpdateRecord]
     return sorted(records, key=lambda r: r.version)
 
 
-async def record_updates(db: Database, stack_name: str, owner: str, updates: list[UpdateRecord]) -> int:
+async def record_updates(db: Database, stack_name: str, owner: str | None, updates: list[UpdateRecord]) -> int:
     """Add the updates the stack has not recorded yet, oldest first; returns how many were new.
 
     Each one is a new version of the Stack vertex, made by the person who ran the update, so the
@@ -79,9 +79,9 @@ async def record_updates(db: Database, stack_name: str, owner: str, updates: lis
     applied = 0
     async with writing(db, "pulumi:history") as w:
         await w.lock(f"stack:{stack_name}")
-        found = await w.find("Stack", {"name": stack_name, "parentUid": owner})
-        if not found:
-            return 0  # the stack's state has not been ingested yet: its history waits for it
+        found = await w.find("Stack", {"name": stack_name, **({"parentUid": owner} if owner else {})})
+        if len(found) != 1:
+            return 0  # the stack's state has not been ingested yet (or its owner is unclear): the history waits
         stack = found[0]
         newest = (stack.props.get("lastUpdate") or {}).get("version", -1)
         for update in updates:

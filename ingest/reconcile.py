@@ -149,19 +149,39 @@ async def reconcile(
     return result
 
 
+async def default_owner(db: Database, organization: str, project: str | None, stack: str | None) -> str | None:
+    """Who owns a stack nobody named an owner for: whoever it was ingested for before, else the one
+    tenant or sub-tenant named like the Pulumi organization; None if neither rule answers."""
+    reader = GraphReader(db)
+    known = await reader.find("Stack", {"name": f"{organization}/{project}/{stack}"})
+    if len(known) == 1:
+        return known[0].props["parentUid"]
+    named = [v for label in ("Tenant", "SubTenant") for v in await reader.find(label, {"name": organization.lower()})]
+    return named[0].uid if len(named) == 1 else None
+
+
 async def apply_state(
     db: Database,
     stack_state: StackState,
     *,
-    owner: str,
+    owner: str | None,
     config: dict[str, str] | None = None,
     **options: Any,
 ) -> ReconcileResult:
     """Translate with the owner's provider's semantic layer (its overrides included), then reconcile.
 
-    The state is consumed: its resources are dropped once translated, so that a large stack does
-    not hold both its raw resources and its records through the whole reconcile.
+    Without an `owner`, the stack's default owner (`default_owner`) is used. The state is
+    consumed: its resources are dropped once translated, so that a large stack does not hold both
+    its raw resources and its records through the whole reconcile.
     """
+    if owner is None:
+        organization = options.get("organization", "organization")
+        owner = await default_owner(db, organization, stack_state.project, stack_state.stack)
+        if owner is None:
+            raise ReconcileError(
+                f"no owner for stack {organization}/{stack_state.project}/{stack_state.stack}: "
+                f"name one with --owner, or name a tenant {organization.lower()!r}"
+            )
     layer = await semantics.layer_for(db, owner)
     translation = translate.translate(stack_state, layer.mappings, config=config)
     stack_state.resources.clear()

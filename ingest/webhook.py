@@ -28,7 +28,6 @@ from starlette.responses import JSONResponse
 
 from skyloom.graph import deliveries
 from skyloom.graph.pool import Database, DatabaseUnavailable
-from skyloom.graph.reads import GraphReader
 from skyloom.ingest import reconcile
 from skyloom.ingest.pulumi_cloud import CloudError, CloudSettings, PulumiCloud
 from skyloom.ingest.state import StateError
@@ -144,7 +143,7 @@ class WebhookWorker:
                 self.db, delivery.delivery_id, "failed", "payload names no valid organization, project and stack"
             )
             return
-        owner = await self._owner(org, project, stack)
+        owner = await reconcile.default_owner(self.db, org, project, stack)
         if owner is None:
             await deliveries.finish(
                 self.db, delivery.delivery_id, "unbound",
@@ -165,14 +164,3 @@ class WebhookWorker:
             await deliveries.finish(self.db, delivery.delivery_id, "failed", str(exc))
             return
         await deliveries.finish(self.db, delivery.delivery_id, "applied", result.summary().split(": ", 1)[1])
-
-    async def _owner(self, org: str, project: str, stack: str) -> str | None:
-        reader = GraphReader(self.db)
-        known = await reader.find("Stack", {"name": f"{org}/{project}/{stack}"})
-        if known:
-            return known[0].props["parentUid"]
-        for label in ("Tenant", "SubTenant"):
-            named = await reader.find(label, {"name": org.lower()})
-            if len(named) == 1:
-                return named[0].uid
-        return None

@@ -15,9 +15,13 @@ from skyloom.settings import Settings
 from skyloom.terminal import console, fail, friendly_errors
 
 Say = Callable[[str], None]
-Work = Callable[[Database, str, Say], Awaitable[list[str]]]
+Work = Callable[[Database, str | None, Say], Awaitable[list[str]]]
 
-OWNER = click.option("--owner", required=True, help="Provider, tenant or sub-tenant (id or unique name) that owns the stacks.")
+OWNER = click.option(
+    "--owner", default=None,
+    help="Provider, tenant or sub-tenant (id or unique name) that owns the stacks. Default: the owner a stack "
+    "was ingested for before, else the tenant named like the Pulumi organization.",
+)
 DEFAULT_TENANCY = click.option("--default-tenancy", default=None, help="Tenancy id for resources whose data names no account.")
 
 
@@ -25,7 +29,7 @@ def say(message: str) -> None:
     console.print(f"  {message}")
 
 
-def run_for_owner(settings: Settings, title: str, owner: str, work: Work, interval: float | None = None) -> None:
+def run_for_owner(settings: Settings, title: str, owner: str | None, work: Work, interval: float | None = None) -> None:
     """Open the database, resolve the owner, run `work` (again every `interval` seconds); exit 1 on problems.
 
     `work` returns the problems it met (inputs refused, stacks not applied); each is printed and
@@ -38,7 +42,7 @@ def run_for_owner(settings: Settings, title: str, owner: str, work: Work, interv
         database = Database(runtime.app_url(settings), settings.graph_name, min_size=1, max_size=2)
         await database.open()
         try:
-            owner_uid = await reconcile.resolve_owner(database, owner)
+            owner_uid = await reconcile.resolve_owner(database, owner) if owner else None
             while True:
                 problems = await work(database, owner_uid, say)
                 if interval is None:
@@ -114,7 +118,7 @@ def ingest_state(settings: Settings, files: tuple[Path, ...], owner: str, organi
     """Reconcile stack state files (`pulumi stack export`, DIY checkpoints) with the CMDB."""
     from skyloom.ingest import reconcile, state
 
-    async def work(db: Database, owner_uid: str, say: Say) -> list[str]:
+    async def work(db: Database, owner_uid: str | None, say: Say) -> list[str]:
         problems = []
         for path in files:
             try:
@@ -149,7 +153,7 @@ def ingest_events(
     """Apply a Pulumi engine event log (resumes after its last applied batch)."""
     from skyloom.ingest import eventlog
 
-    async def work(db: Database, owner_uid: str, say: Say) -> list[str]:
+    async def work(db: Database, owner_uid: str | None, say: Say) -> list[str]:
         batches = await eventlog.follow_event_log(
             db, file, owner=owner_uid, organization=organization, default_tenancy=default_tenancy,
             follow=follow, poll_seconds=poll, progress=say,
@@ -173,7 +177,7 @@ def ingest_watch(
     """Reconcile a self-managed (DIY) backend directory's stack checkpoints that changed since the last scan."""
     from skyloom.ingest import diy
 
-    async def work(db: Database, owner_uid: str, say: Say) -> list[str]:
+    async def work(db: Database, owner_uid: str | None, say: Say) -> list[str]:
         result = await diy.scan(db, root, owner=owner_uid, organization=organization, default_tenancy=default_tenancy, progress=say)
         say(f"{len(result.applied)} applied, {result.unchanged} unchanged, {len(result.refused)} refused")
         return result.refused
@@ -199,7 +203,7 @@ def ingest_cloud(settings: Settings, organization: str, owner: str, interval: fl
     except CloudError as exc:
         fail(str(exc))
 
-    async def work(db: Database, owner_uid: str, say: Say) -> list[str]:
+    async def work(db: Database, owner_uid: str | None, say: Say) -> list[str]:
         result = await cloud_poll.poll(db, cloud, organization, owner=owner_uid, progress=say)
         say(f"{len(result.applied)} applied, {result.unchanged} unchanged, {len(result.failed)} failed")
         return result.failed

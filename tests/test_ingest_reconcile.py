@@ -175,3 +175,23 @@ def test_a_large_stack_is_created_in_bulk_with_edges_and_history(pg: Pg, server:
     assert [h["node"]["operation"] for h in node["history"]["edges"]] == ["CREATE"]
     again = ingest(pg, [path], estate["client"]["id"], "--organization", org)
     assert f"0 created, 0 updated, {n} unchanged, 0 retired" in again.stderr
+
+
+def test_without_an_owner_the_default_rule_decides(pg: Pg, server: Server, estate: dict) -> None:
+    vm = next(p for p in STATES if p.name == "azure-native-networked-vm.json")
+    org = unique("dflt")
+    nobody = ingest(pg, [vm], "ignored", "--organization", org)  # an unknown owner name is an error, not a default
+    assert nobody.returncode == 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLOOM_")} | {"SKYLOOM_DATABASE_URL": pg.app_url}
+    argv = [sys.executable, "-m", "skyloom.cli", "ingest", "state", str(vm), "--organization", org]
+    unowned = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert unowned.returncode == 1 and f"no owner for stack {org}/upgrade-networked-vm/test" in unowned.stderr
+    # A tenant named like the organization owns its stacks by default ...
+    named = tenant(server, estate["provider"]["id"], name=org)
+    first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert first.returncode == 0 and "6 created" in first.stderr, first.stderr
+    owned = server.gql("query($id: ID!) { tenant(id: $id) { tenancies { name } } }", {"id": named["id"]})
+    assert owned["tenant"]["tenancies"] == [{"name": "0282681f-7a9e-424b-80b2-96babd57a8a1"}]
+    # ... and a stack ingested before stays with the owner it was ingested for.
+    again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert "0 created, 0 updated, 6 unchanged" in again.stderr
