@@ -65,7 +65,7 @@ class Loaders:
     def __init__(self, reader: GraphReader) -> None:
         self.reader = reader
         self.vertex: DataLoader[str, Vertex | None] = DataLoader(self._load_vertices)
-        self.owned_tenancies: DataLoader[str, list[Vertex]] = DataLoader(self._load_owned)
+        self.owned: DataLoader[str, list[Vertex]] = DataLoader(self._load_owned)
         self.neighbours: DataLoader[tuple, list[tuple[str, bool, Vertex]]] = DataLoader(self._load_neighbours)
         self.history: DataLoader[tuple, tuple[list[Change], bool]] = DataLoader(self._load_history)
         self._children: dict[str, DataLoader[str, list[Vertex]]] = {}
@@ -90,8 +90,8 @@ class Loaders:
         owners = await self.vertex.load_many(owner_uids)
         ids = [o.id for o in owners if o is not None]
         found = await self.reader.neighbours(ids, (labels.OWNS,), outgoing=True, incoming=False, per_node=1000)
-        # OWNS also points at the owner's Pulumi stacks: only tenancies are asked for here.
-        return [[v for _, _, v in found.get(o.id, []) if v.label == "Tenancy"] if o else [] for o in owners]
+        # What an owner OWNS: its tenancies and its Pulumi stacks (callers pick by label).
+        return [[v for _, _, v in found.get(o.id, [])] if o else [] for o in owners]
 
     async def _load_neighbours(self, keys: list[tuple]) -> list[list[tuple[str, bool, Vertex]]]:
         """Keys are (uid, relations, outgoing, incoming, first); one query per distinct argument set."""

@@ -61,6 +61,10 @@ class Provider(PanelEntity):
         found = await info.context.loaders.children("Tenant").load(self.id)
         return [Tenant.from_props(v.props) for v in found]
 
+    @strawberry.field(description="Pulumi stacks the provider owns (its own platform stacks).")
+    async def stacks(self, info: strawberry.Info) -> list["Stack"]:
+        return await _owned_stacks(info, self.id)
+
 
 @strawberry.type(description="A cloud connection of the provider: one AWS organisation, Azure tenant, GCP organisation or OCI tenancy.")
 class CloudBackend(PanelEntity):
@@ -87,8 +91,13 @@ class CloudBackend(PanelEntity):
 async def _owned_tenancies(info: strawberry.Info, owner_id: str) -> list[Any]:
     from skyloom.schema.cmdb import Tenancy
 
-    found = await info.context.loaders.owned_tenancies.load(owner_id)
-    return [Tenancy.from_props(v.props) for v in found]
+    found = await info.context.loaders.owned.load(owner_id)
+    return [Tenancy.from_props(v.props) for v in found if v.label == "Tenancy"]
+
+
+async def _owned_stacks(info: strawberry.Info, owner_id: str) -> list["Stack"]:
+    found = await info.context.loaders.owned.load(owner_id)
+    return sorted((Stack.from_props(v.props) for v in found if v.label == "Stack"), key=lambda s: s.name)
 
 
 @strawberry.type(description="A client of the provider.")
@@ -113,6 +122,10 @@ class Tenant(PanelEntity):
     async def tenancies(self, info: strawberry.Info) -> list[TenancyRef]:
         return await _owned_tenancies(info, self.id)
 
+    @strawberry.field(description="Pulumi stacks this tenant owns.")
+    async def stacks(self, info: strawberry.Info) -> list["Stack"]:
+        return await _owned_stacks(info, self.id)
+
 
 @strawberry.type(description="A unit of a client (department, project); the hierarchy ends here.")
 class SubTenant(PanelEntity):
@@ -130,6 +143,10 @@ class SubTenant(PanelEntity):
     @strawberry.field(description="Tenancies this sub-tenant owns.")
     async def tenancies(self, info: strawberry.Info) -> list[TenancyRef]:
         return await _owned_tenancies(info, self.id)
+
+    @strawberry.field(description="Pulumi stacks this sub-tenant owns.")
+    async def stacks(self, info: strawberry.Info) -> list["Stack"]:
+        return await _owned_stacks(info, self.id)
 
 
 @strawberry.type(description="A finished Pulumi update (up, refresh, destroy) of a stack.")

@@ -190,8 +190,11 @@ def test_without_an_owner_the_default_rule_decides(pg: Pg, server: Server, estat
     named = tenant(server, estate["provider"]["id"], name=org)
     first = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
     assert first.returncode == 0 and "6 created" in first.stderr, first.stderr
-    owned = server.gql("query($id: ID!) { tenant(id: $id) { tenancies { name } } }", {"id": named["id"]})
-    assert owned["tenant"]["tenancies"] == [{"name": "0282681f-7a9e-424b-80b2-96babd57a8a1"}]
+    owned = server.gql("query($id: ID!) { tenant(id: $id) { tenancies { name } stacks { name } } }", {"id": named["id"]})
+    assert owned["tenant"] == {
+        "tenancies": [{"name": "0282681f-7a9e-424b-80b2-96babd57a8a1"}],
+        "stacks": [{"name": f"{org}/upgrade-networked-vm/test"}],
+    }
     # ... and a stack ingested before stays with the owner it was ingested for.
     again = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=REPO)
     assert "0 created, 0 updated, 6 unchanged" in again.stderr
