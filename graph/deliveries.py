@@ -61,10 +61,3 @@ async def finish(db: Database, delivery_id: str, status: str, detail: str | None
             "UPDATE skyloom.webhook_delivery SET status = %s, detail = %s, finished_at = now() WHERE delivery_id = %s",
             (status, detail, delivery_id),
         )
-
-
-async def status_of(db: Database, delivery_id: str) -> tuple[str, str | None] | None:
-    async with db.connection() as conn:
-        cur = await conn.execute("SELECT status, detail FROM skyloom.webhook_delivery WHERE delivery_id = %s", (delivery_id,))
-        row = await cur.fetchone()
-    return (row[0], row[1]) if row else None
