@@ -64,10 +64,14 @@ class GraphReader:
         self.db = db
         self.graph = db.graph
 
-    async def _vertices(self, query: str, params: tuple | list, *, prepare: bool | None = None) -> list[Vertex]:
+    async def _rows(self, query: str, params: tuple | list | dict, *, prepare: bool | None = None) -> list[tuple]:
+        """Every row of one statement, on a pooled connection held only for it."""
         async with self.db.connection() as conn:
             cur = await conn.execute(query, params, prepare=prepare)
-            rows = await cur.fetchall()
+            return await cur.fetchall()
+
+    async def _vertices(self, query: str, params: tuple | list, *, prepare: bool | None = None) -> list[Vertex]:
+        rows = await self._rows(query, params, prepare=prepare)
         label_of = self.db.label_of
         return [Vertex(gid, label_of(gid), props) for gid, props in rows]
 
@@ -179,43 +183,38 @@ class GraphReader:
 
     async def count(self, q: CiQuery) -> int:
         source, where, params = self._search_sql(q)
-        async with self.db.connection() as conn:
-            cur = await conn.execute(f"SELECT count(*) FROM {source} WHERE {where}", params, prepare=False)
-            (total,) = await cur.fetchone()
+        [(total,)] = await self._rows(f"SELECT count(*) FROM {source} WHERE {where}", params, prepare=False)
         return total
 
     # -- compartments -------------------------------------------------------------------------
     async def compartment_subtree(self, uid: str) -> tuple[str, ...]:
         """The uids of a compartment and every compartment nested in it, at any depth."""
         comp = table(self.graph, "Compartment")
-        async with self.db.connection() as conn:
-            cur = await conn.execute(
-                f"WITH RECURSIVE sub(uid) AS ("
-                f" SELECT properties ->> 'uid'::text FROM {comp} WHERE (properties ->> 'uid'::text) = %s"
-                f" UNION"
-                f" SELECT c.properties ->> 'uid'::text FROM {comp} c JOIN sub ON (c.properties ->> 'parentUid'::text) = sub.uid"
-                f") SELECT uid FROM sub",
-                (uid,),
-            )
-            return tuple(row[0] for row in await cur.fetchall())
+        rows = await self._rows(
+            f"WITH RECURSIVE sub(uid) AS ("
+            f" SELECT properties ->> 'uid'::text FROM {comp} WHERE (properties ->> 'uid'::text) = %s"
+            f" UNION"
+            f" SELECT c.properties ->> 'uid'::text FROM {comp} c JOIN sub ON (c.properties ->> 'parentUid'::text) = sub.uid"
+            f") SELECT uid FROM sub",
+            (uid,),
+        )
+        return tuple(row[0] for row in rows)
 
     async def compartment_tree(self, tenancy_uid: str) -> list[tuple[Vertex, int]]:
         """Every live compartment of a tenancy with its depth (1 = directly in the tenancy), parents first."""
         comp = table(self.graph, "Compartment")
-        async with self.db.connection() as conn:
-            cur = await conn.execute(
-                f"WITH RECURSIVE tree(id, properties, depth) AS ("
-                f" SELECT id, properties, 1 FROM {comp}"
-                f"  WHERE (properties ->> 'parentUid'::text) = %s AND {_LIVE}"
-                f" UNION ALL"
-                f" SELECT c.id, c.properties, tree.depth + 1 FROM {comp} c"
-                f"  JOIN tree ON (c.properties ->> 'parentUid'::text) = (tree.properties ->> 'uid'::text)"
-                f"  WHERE (c.properties ->> 'deleted'::text) = 'false' AND tree.depth < 64"
-                f") SELECT id::text::bigint, properties, depth FROM tree"
-                f" ORDER BY depth, lower(properties ->> 'name'::text), id",
-                (tenancy_uid,),
-            )
-            rows = await cur.fetchall()
+        rows = await self._rows(
+            f"WITH RECURSIVE tree(id, properties, depth) AS ("
+            f" SELECT id, properties, 1 FROM {comp}"
+            f"  WHERE (properties ->> 'parentUid'::text) = %s AND {_LIVE}"
+            f" UNION ALL"
+            f" SELECT c.id, c.properties, tree.depth + 1 FROM {comp} c"
+            f"  JOIN tree ON (c.properties ->> 'parentUid'::text) = (tree.properties ->> 'uid'::text)"
+            f"  WHERE (c.properties ->> 'deleted'::text) = 'false' AND tree.depth < 64"
+            f") SELECT id::text::bigint, properties, depth FROM tree"
+            f" ORDER BY depth, lower(properties ->> 'name'::text), id",
+            (tenancy_uid,),
+        )
         return [(Vertex(gid, "Compartment", props), depth) for gid, props, depth in rows]
 
     # -- relationships ------------------------------------------------------------------------
@@ -248,9 +247,7 @@ class GraphReader:
             + " UNION ALL ".join(parts)
             + ") AS n(gid, eid, other, out)"
         )
-        async with self.db.connection() as conn:
-            cur = await conn.execute(query, {"ids": _ids_param(ids), "n": per_node})
-            rows = await cur.fetchall()
+        rows = await self._rows(query, {"ids": _ids_param(ids), "n": per_node})
         others = await self.by_ids(sorted({row[2] for row in rows}))
         label_of = self.db.label_of
         for gid, eid, other, out in rows:
@@ -293,14 +290,11 @@ class GraphReader:
             f" JOIN page p ON p.gid = v.id ORDER BY p.d, v.id"
         )
         params = {"uid": uid, "depth": depth, "after_d": after_d, "after_gid": str(after_gid), "n": first + 1}
-        async with self.db.connection() as conn:
-            cur = await conn.execute(query, params)
-            rows = await cur.fetchall()
-            if rows:
-                total = rows[0][0]
-            else:  # an empty page says nothing about the size of the whole set
-                cur = await conn.execute(f"{ranked} SELECT count(*) FROM ranked", params)
-                (total,) = await cur.fetchone()
+        rows = await self._rows(query, params)
+        if rows:
+            total = rows[0][0]
+        else:  # an empty page says nothing about the size of the whole set
+            [(total,)] = await self._rows(f"{ranked} SELECT count(*) FROM ranked", params)
         label_of = self.db.label_of
         page = [(d, Vertex(gid, label_of(gid), props)) for _, d, gid, props in rows]
         return page[:first], total, len(page) > first
@@ -308,15 +302,13 @@ class GraphReader:
     # -- history and change feed ------------------------------------------------------------
     async def histories(self, uids: list[str], first: int, after_version: int | None) -> dict[str, tuple[list[Change], bool]]:
         """Up to `first` versions after `after_version` of each CI, oldest first, in one query."""
-        async with self.db.connection() as conn:
-            cur = await conn.execute(
-                f"SELECT {CHANGE_COLUMNS} FROM ("
-                f" SELECT *, row_number() OVER (PARTITION BY uid ORDER BY version) AS rank FROM skyloom.change_log"
-                "  WHERE graph = %s AND uid = ANY(%s::uuid[]) AND version > %s"
-                ") AS v WHERE rank <= %s ORDER BY uid, version",
-                (self.graph, list(uids), after_version or 0, first + 1),
-            )
-            rows = await cur.fetchall()
+        rows = await self._rows(
+            f"SELECT {CHANGE_COLUMNS} FROM ("
+            f" SELECT *, row_number() OVER (PARTITION BY uid ORDER BY version) AS rank FROM skyloom.change_log"
+            "  WHERE graph = %s AND uid = ANY(%s::uuid[]) AND version > %s"
+            ") AS v WHERE rank <= %s ORDER BY uid, version",
+            (self.graph, list(uids), after_version or 0, first + 1),
+        )
         found: dict[str, list[Change]] = {uid: [] for uid in uids}
         for row in rows:
             change = change_from_row(row)
@@ -324,22 +316,17 @@ class GraphReader:
         return {uid: (changes[:first], len(changes) > first) for uid, changes in found.items()}
 
     async def checkpoint(self, source: str) -> Any:
-        async with self.db.connection() as conn:
-            cur = await conn.execute("SELECT position FROM skyloom.ingest_checkpoint WHERE source = %s", (source,))
-            row = await cur.fetchone()
-        return row[0] if row else None
+        rows = await self._rows("SELECT position FROM skyloom.ingest_checkpoint WHERE source = %s", (source,))
+        return rows[0][0] if rows else None
 
     async def latest_event_id(self) -> int:
-        async with self.db.connection() as conn:
-            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM skyloom.change_log WHERE graph = %s", (self.graph,))
-            (latest,) = await cur.fetchone()
+        [(latest,)] = await self._rows("SELECT coalesce(max(id), 0) FROM skyloom.change_log WHERE graph = %s", (self.graph,))
         return latest
 
     async def changes_after(self, event_id: int, topics: tuple[str, ...], limit: int) -> list[Change]:
-        async with self.db.connection() as conn:
-            cur = await conn.execute(
-                f"SELECT {CHANGE_COLUMNS} FROM skyloom.change_log WHERE graph = %s AND topic = ANY(%s) AND id > %s "
-                "ORDER BY id LIMIT %s",
-                (self.graph, list(topics), event_id, limit),
-            )
-            return [change_from_row(r) for r in await cur.fetchall()]
+        rows = await self._rows(
+            f"SELECT {CHANGE_COLUMNS} FROM skyloom.change_log WHERE graph = %s AND topic = ANY(%s) AND id > %s "
+            "ORDER BY id LIMIT %s",
+            (self.graph, list(topics), event_id, limit),
+        )
+        return [change_from_row(r) for r in rows]

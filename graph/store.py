@@ -87,17 +87,6 @@ class GraphWriter:
         )
         return [Vertex(gid, self.label_of(gid), props) for gid, props in await cur.fetchall()]
 
-    async def find_by_urns(self, urns: list[str]) -> dict[str, Vertex]:
-        """Live CIs by Pulumi URN, any kind, locked for this transaction (urn is indexed on CI labels)."""
-        if not urns:
-            return {}
-        cur = await self.conn.execute(
-            f"SELECT id::text::bigint, properties FROM {vertex_parent(self.graph)} "
-            "WHERE (properties ->> 'urn'::text) = ANY(%s) AND (properties ->> 'deleted'::text) = 'false' FOR UPDATE",
-            (list(urns),),
-        )
-        return {props["urn"]: Vertex(gid, self.label_of(gid), props) for gid, props in await cur.fetchall()}
-
     async def has_live(self, label: str | None, match: dict[str, Any]) -> bool:
         """Is there a live vertex (of `label`, or of any label) whose properties contain `match`?"""
         source = table(self.graph, label) if label else vertex_parent(self.graph)
@@ -129,14 +118,17 @@ class GraphWriter:
 
     async def _replace(self, current: Vertex, after: dict[str, Any], operation: str) -> Vertex:
         try:
-            await self.conn.execute(
-                f"UPDATE {table(self.graph, current.label)} SET properties = %s WHERE id = %s::text::graphid",
-                (Agtype(after), str(current.id)),
-            )
+            await self._store(current, after)
         except psycopg.errors.UniqueViolation as exc:
             raise DuplicateName(after.get("name")) from exc
         await self._log(current.label, after, operation, current.props, after)
         return Vertex(current.id, current.label, after)
+
+    async def _store(self, vertex: Vertex, properties: dict[str, Any]) -> None:
+        await self.conn.execute(
+            f"UPDATE {table(self.graph, vertex.label)} SET properties = %s WHERE id = %s::text::graphid",
+            (Agtype(properties), str(vertex.id)),
+        )
 
     async def touch(self, vertex: Vertex, changes: dict[str, Any]) -> Vertex:
         """Update observation bookkeeping (e.g. `lastSeen`) without making a new version.
@@ -145,10 +137,7 @@ class GraphWriter:
         to its history or an event to the feeds.
         """
         after = {**vertex.props, **{k: v for k, v in changes.items() if k not in MANAGED_PROPERTIES}}
-        await self.conn.execute(
-            f"UPDATE {table(self.graph, vertex.label)} SET properties = %s WHERE id = %s::text::graphid",
-            (Agtype(after), str(vertex.id)),
-        )
+        await self._store(vertex, after)
         return Vertex(vertex.id, vertex.label, after)
 
     async def set_out_edges(self, relation: str, start: Vertex, ends: list[Vertex]) -> None:
@@ -179,12 +168,6 @@ class GraphWriter:
             (str(start.id), str(end.id)),
         )
         return cur.rowcount > 0
-
-    async def checkpoint(self, source: str) -> Any:
-        """Where `source` got to (None before its first batch), locked until this transaction ends."""
-        cur = await self.conn.execute("SELECT position FROM skyloom.ingest_checkpoint WHERE source = %s FOR UPDATE", (source,))
-        row = await cur.fetchone()
-        return row[0] if row else None
 
     async def save_checkpoint(self, source: str, position: Any) -> None:
         """Record progress in the batch's own transaction: it commits with the batch or not at all."""

@@ -1,6 +1,7 @@
 """Pulumi Cloud, polled: every stack of an organization exported and reconciled when it changed.
 
-The stack list says when each stack was last updated; a stack whose last update is the one
+`ingest_stack` (also what a webhook delivery runs) reconciles one stack. The stack list says
+when each stack was last updated; a stack whose last update is the one
 already applied (the checkpoint, saved with the stack's changes) is not exported again. Run once
 or on an interval; webhooks make the interval a safety net rather than the main path.
 """
@@ -37,9 +38,8 @@ async def poll(
             result.unchanged += 1
             continue
         try:
-            exported = await cloud.export(summary.org, summary.project, summary.stack)
-            applied = await reconcile.apply_state(
-                db, exported, owner=owner, actor=f"pulumi-cloud:{name}", organization=summary.org,
+            applied, added = await ingest_stack(
+                db, cloud, summary.org, summary.project, summary.stack, owner=owner, actor=f"pulumi-cloud:{name}",
                 checkpoint=(source, {"lastUpdate": summary.last_update}),
             )
         except (CloudError, StateError, reconcile.ReconcileError) as exc:
@@ -48,11 +48,25 @@ async def poll(
             continue
         result.applied.append(name)
         progress(applied.summary())
-        try:
-            added = await history.record_updates(db, name, owner, await cloud.updates(summary.org, summary.project, summary.stack))
-        except (CloudError, StateError) as exc:
-            result.failed.append(f"{name} update history: {exc}")
-            continue
         if added:
             progress(f"{name}: {added} update(s) recorded")
     return result
+
+
+async def ingest_stack(
+    db: Database,
+    cloud: PulumiCloud,
+    org: str,
+    project: str,
+    stack: str,
+    *,
+    owner: str | None,
+    actor: str,
+    checkpoint: tuple[str, dict] | None = None,
+) -> tuple[reconcile.ReconcileResult, int]:
+    """One Pulumi Cloud stack: its export reconciled, then its update history recorded (how many were new)."""
+    applied = await reconcile.apply_state(
+        db, await cloud.export(org, project, stack), owner=owner, actor=actor, organization=org, checkpoint=checkpoint
+    )
+    added = await history.record_updates(db, applied.stack, owner, await cloud.updates(org, project, stack))
+    return applied, added

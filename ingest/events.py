@@ -59,13 +59,10 @@ def parse_lines(text: str, source: str = "events") -> list[dict[str, Any]]:
         events.append(event)
 
 
-def apply(steps: Steps, events: list[dict[str, Any]], *, after_sequence: int = -1) -> Steps:
-    """Fold events (any order) into `steps`; events at or before `after_sequence` were applied already."""
+def apply(steps: Steps, events: list[dict[str, Any]]) -> Steps:
+    """Fold a batch of events (in any order) into `steps`."""
     for event in sorted(events, key=lambda e: e["sequence"]):
-        sequence = event["sequence"]
-        if sequence <= after_sequence:
-            continue
-        steps.last_sequence = max(steps.last_sequence, sequence)
+        steps.last_sequence = max(steps.last_sequence, event["sequence"])
         if "preludeEvent" in event:
             config = (event["preludeEvent"] or {}).get("config") or {}
             steps.config.update({k: v for k, v in config.items() if isinstance(v, str)})

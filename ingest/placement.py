@@ -38,7 +38,8 @@ class Placer:
         self.default_tenancy = default_tenancy
         self._tenancies: dict[tuple[str, str], Vertex] = {}
         self._compartments: dict[tuple[str, str], Vertex] = {}
-        self.fresh: set[str] = set()  # compartments made by this reconcile, not yet filled by their own record
+        self._provider_v: Vertex | None = None
+        self._backends_of: dict[str, list[Vertex]] = {}
         # A record that says nothing about its account lives where most of its stack lives.
         seen = Counter((r.cloud, r.placement.tenancy) for r in records if r.placement.tenancy)
         self._usual = {cloud: tenancy for (cloud, tenancy), _ in reversed(seen.most_common())}
@@ -80,24 +81,30 @@ class Placer:
     async def _owned_tenancies(self, cloud: str) -> list[Vertex]:
         if self.owner.label != "Provider":
             return await self.w.find("Tenancy", {"ownerUid": self.owner.uid, "provider": cloud})
-        roots = []
-        for backend in await self.w.find("CloudBackend", {"parentUid": self.owner.uid, "cloud": cloud}):
-            roots += await self.w.find("Tenancy", {"parentUid": backend.uid, "isRoot": True})
-        return roots
+        return [root for backend in await self._cloud_backends(cloud) for root in await self._roots(backend)]
+
+    async def _cloud_backends(self, cloud: str) -> list[Vertex]:
+        """The owner's provider's backends for `cloud`: accounts are looked up (and made) only there."""
+        if cloud not in self._backends_of:
+            provider = await self._provider()
+            self._backends_of[cloud] = await self.w.find("CloudBackend", {"parentUid": provider.uid, "cloud": cloud})
+        return self._backends_of[cloud]
 
     async def _backends(self, cloud: str, native: str) -> list[Vertex]:
-        """The owner's provider's backends for `cloud`: accounts are looked up (and made) only there."""
-        provider = await self._provider()
-        backends = await self.w.find("CloudBackend", {"parentUid": provider.uid, "cloud": cloud})
+        backends = await self._cloud_backends(cloud)
         if not backends:
+            provider = await self._provider()
             raise ReconcileError(f"provider {provider.props['name']} has no {cloud} cloud backend to hold {cloud} account {native}")
         return backends
+
+    async def _roots(self, backend: Vertex) -> list[Vertex]:
+        return await self.w.find("Tenancy", {"parentUid": backend.uid, "isRoot": True})
 
     async def _new_tenancy(self, cloud: str, native: str, backend: Vertex) -> Vertex:
         if self.owner.label == "Provider":
             parent, owner = backend, None
         else:
-            roots = await self.w.find("Tenancy", {"parentUid": backend.uid, "isRoot": True})
+            roots = await self._roots(backend)
             if not roots:
                 raise ReconcileError(f"cloud backend {backend.props['name']} has no root tenancy for client sub-tenancies")
             parent, owner = roots[0], self.owner
@@ -113,32 +120,46 @@ class Placer:
         self.new_tenancies.append(native)
         return tenancy
 
-    async def compartment(self, tenancy: Vertex, native: str, name: str | None = None, parent: Vertex | None = None) -> Vertex:
-        """The compartment known by `native` in `tenancy`; made (inside `parent`, or the tenancy) if new."""
+    async def existing_compartment(self, tenancy: Vertex, native: str) -> Vertex | None:
+        """The compartment known by `native` in `tenancy`, if the graph has it."""
         key = (tenancy.uid, native)
         if key not in self._compartments:
             found = await self.w.find("Compartment", {"tenancyUid": tenancy.uid, "nativeId": native})
-            if found:
-                self._compartments[key] = found[0]
-            else:
-                container = parent or tenancy
-                props = ci_properties(
-                    "Compartment", name or native, tenancy.props["provider"], tenancy.props.get("region"), None,
-                    nativeId=native, parentUid=container.uid, tenancyUid=tenancy.uid,
-                    compartmentUid=parent.uid if parent else None,
-                )
-                compartment = await self.w.create("Compartment", props)
-                await self.w.relate(labels.CONTAINS, container, compartment)
-                self.new_compartments.append(name or native)
-                self.fresh.add(compartment.uid)
-                self._compartments[key] = compartment
+            if not found:
+                return None
+            self._compartments[key] = found[0]
         return self._compartments[key]
 
+    def remember(self, tenancy: Vertex, native: str, compartment: Vertex) -> None:
+        """A compartment the reconcile wrote itself: later placements find this version."""
+        self._compartments[(tenancy.uid, native)] = compartment
+
+    async def compartment(self, tenancy: Vertex, native: str) -> Vertex:
+        """The compartment known by `native` in `tenancy`; made directly in the tenancy if new.
+
+        Such a compartment knows only its native key; when its own resource (the resource group,
+        namespace) is ingested, that record fills it in.
+        """
+        found = await self.existing_compartment(tenancy, native)
+        if found is not None:
+            return found
+        props = ci_properties(
+            "Compartment", native, tenancy.props["provider"], tenancy.props.get("region"), None,
+            nativeId=native, parentUid=tenancy.uid, tenancyUid=tenancy.uid, compartmentUid=None,
+        )
+        compartment = await self.w.create("Compartment", props)
+        await self.w.relate(labels.CONTAINS, tenancy, compartment)
+        self.new_compartments.append(native)
+        self.remember(tenancy, native, compartment)
+        return compartment
+
     async def _provider(self) -> Vertex:
-        vertex = self.owner
-        while vertex.label != "Provider":
-            parent = await self.w.find_for_update(vertex.props["parentUid"])
-            if parent is None:
-                raise ReconcileError(f"{vertex.label} {vertex.props['name']} has lost its parent")
-            vertex = parent
-        return vertex
+        if self._provider_v is None:
+            vertex = self.owner
+            while vertex.label != "Provider":
+                parent = await self.w.find_for_update(vertex.props["parentUid"])
+                if parent is None:
+                    raise ReconcileError(f"{vertex.label} {vertex.props['name']} has lost its parent")
+                vertex = parent
+            self._provider_v = vertex
+        return self._provider_v

@@ -103,13 +103,18 @@ async def reconcile(
         managed = {v.props["urn"]: v for v in await w.find(None, {"stackUid": stack_v.uid})}
         stamp = now_iso()
         effective = _effective(translation.records)
-        fresh = [r for r in effective if r.urn not in managed and r.own_compartment is None]
         current: dict[str, Vertex] = {}
+        # Resource groups, namespaces and OCI compartments first: the other records are placed in them.
+        for record in effective:
+            if record.own_compartment is not None:
+                current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result, terms or {})
+        fresh = [r for r in effective if r.urn not in managed and r.urn not in current]
         bulk_made: set[str] = set()
         if len(fresh) >= BULK_THRESHOLD:
-            current = await _create_in_bulk(db, w, placer, fresh, stack_v, terms or {}, actor)
-            bulk_made = set(current)
-            result.created += len(current)
+            made = await _create_in_bulk(db, w, placer, fresh, stack_v, terms or {}, actor)
+            current.update(made)
+            bulk_made = set(made)
+            result.created += len(made)
         for record in effective:
             if record.urn not in current:
                 current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result, terms or {})
@@ -220,22 +225,16 @@ async def _apply(
     container = compartment or tenancy
     name = record.name
     if record.own_compartment is not None:
-        # A resource group / namespace / OCI compartment: other records' placements name it too,
-        # so it is one vertex, found or made by its native key, whoever mentions it first.
-        existing = existing or await placer.compartment(tenancy, record.own_compartment, record.own_compartment_name, compartment)
+        # A resource group / namespace / OCI compartment: other stacks' placements may have made
+        # its vertex already (knowing only its native key); this record is that vertex.
+        existing = existing or await placer.existing_compartment(tenancy, record.own_compartment)
         name = record.own_compartment_name or record.name
-        if existing.uid in placer.fresh:
-            result.new_compartments.remove(name)  # made for this very record: it counts as created below
     props = _properties(record, name, stack, tenancy, compartment, container, terms)
     if existing is not None and existing.label != record.kind:
         await w.soft_delete(existing.label, existing.uid)  # the mapping changed its kind: a new CI
         existing = None
     if existing is None:
         vertex = await w.create(record.kind, props)
-        result.created += 1
-    elif existing.uid in placer.fresh:
-        vertex = await w.update(existing.label, existing.uid, props)
-        placer.fresh.discard(existing.uid)
         result.created += 1
     else:
         changes = {k: v for k, v in props.items() if k not in ("firstSeen", "lastSeen") and existing.props.get(k) != v}
@@ -247,6 +246,8 @@ async def _apply(
             result.unchanged += 1
     await w.relate(labels.CONTAINS, container, vertex)
     await w.relate(labels.MANAGED_BY, vertex, stack)
+    if record.own_compartment is not None:
+        placer.remember(tenancy, record.own_compartment, vertex)
     return vertex
 
 

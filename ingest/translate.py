@@ -112,10 +112,7 @@ def translate(state: StackState, mappings: Mappings | None = None, config: dict[
             skipped.append(classification)
             continue
         provider = providers.get(resource.get("provider") or "") or defaults.get(resource["type"].split(":", 1)[0])
-        record = _record(resource, classification, provider)
-        if record.own_compartment is not None and record.placement.compartment == record.own_compartment:
-            record.placement = replace(record.placement, compartment=None)  # a group is not inside itself
-        records.append(record)
+        records.append(_record(resource, classification, provider))
     _link(records, state.resources)
     _inherit_placement(records)
     return StackTranslation(state.project, state.stack, records, skipped)
@@ -169,6 +166,9 @@ def _record(resource: dict[str, Any], classification: Classification, provider: 
     native_id = resource.get("id") or outputs.get("id")
     config = _mapping((provider or {}).get("inputs"))
     own_key, own_name = _own_compartment(classification, native_id, outputs, inputs, resource["urn"])
+    placement = _placement(classification.cloud, native_id, inputs, outputs, config, provider)
+    if own_key is not None and placement.compartment == own_key:
+        placement = replace(placement, compartment=None)  # a resource group is not inside itself
     return CiRecord(
         own_compartment=own_key,
         own_compartment_name=own_name,
@@ -177,7 +177,7 @@ def _record(resource: dict[str, Any], classification: Classification, provider: 
         token=resource["type"],
         classification=classification,
         native_id=native_id if isinstance(native_id, str) else None,
-        placement=_placement(classification.cloud, native_id, inputs, outputs, config, provider),
+        placement=placement,
         tags=_tags(outputs) or _tags(inputs),
         attributes=_attributes(native_id, outputs),
         parent=resource.get("parent"),

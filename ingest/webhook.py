@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse
 
 from skyloom.graph import deliveries
 from skyloom.graph.pool import Database, DatabaseUnavailable
-from skyloom.ingest import reconcile
+from skyloom.ingest import cloud_poll, reconcile
 from skyloom.ingest.pulumi_cloud import CloudError, CloudSettings, PulumiCloud
 from skyloom.ingest.state import StateError
 
@@ -105,6 +105,13 @@ class WebhookWorker:
         self.wake = wake
         self.interval = interval
         self._task: asyncio.Task | None = None
+        self._cloud_client: PulumiCloud | None = None
+
+    def _client(self) -> PulumiCloud:
+        """One client for the worker's life (made on first use: without a token it raises, per delivery)."""
+        if self._cloud_client is None:
+            self._cloud_client = PulumiCloud(self.cloud)
+        return self._cloud_client
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="skyloom-webhooks")
@@ -151,9 +158,8 @@ class WebhookWorker:
             )
             return
         try:
-            exported = await PulumiCloud(self.cloud).export(org, project, stack)
-            result = await reconcile.apply_state(
-                self.db, exported, owner=owner, actor=f"pulumi-webhook:{delivery.delivery_id}", organization=org
+            result, _ = await cloud_poll.ingest_stack(
+                self.db, self._client(), org, project, stack, owner=owner, actor=f"pulumi-webhook:{delivery.delivery_id}"
             )
         except CloudError as exc:
             if exc.transient and delivery.attempts < MAX_ATTEMPTS:

@@ -94,31 +94,36 @@ class Loaders:
         return [[v for _, _, v in found.get(o.id, [])] if o else [] for o in owners]
 
     async def _load_neighbours(self, keys: list[tuple]) -> list[list[tuple[str, bool, Vertex]]]:
-        """Keys are (uid, relations, outgoing, incoming, first); one query per distinct argument set."""
-        groups: dict[tuple, list[str]] = defaultdict(list)
-        for uid, *args in keys:
-            groups[tuple(args)].append(uid)
-        answers: dict[tuple, list] = {}
-        for (relations, outgoing, incoming, first), uids in groups.items():
-            vertices = await self.vertex.load_many(uids)
-            ids = [v.id for v in vertices if v is not None]
-            found = await self.reader.neighbours(ids, relations, outgoing, incoming, first)
-            for uid, vertex in zip(uids, vertices):
-                answers[(uid, relations, outgoing, incoming, first)] = found.get(vertex.id, []) if vertex else []
-        return [answers[key] for key in keys]
+        """Keys are (uid, relations, outgoing, incoming, first)."""
 
+        async def load(args: tuple, uids: list[str]) -> dict[str, list]:
+            relations, outgoing, incoming, first = args
+            vertices = [v for v in await self.vertex.load_many(uids) if v is not None]
+            found = await self.reader.neighbours([v.id for v in vertices], relations, outgoing, incoming, first)
+            return {v.uid: found.get(v.id, []) for v in vertices}
+
+        return await _per_argument_set(keys, load, [])
 
     async def _load_history(self, keys: list[tuple]) -> list[tuple[list[Change], bool]]:
-        """Keys are (uid, first, after_version); one query per distinct page request."""
-        groups: dict[tuple, list[str]] = defaultdict(list)
-        for uid, first, after in keys:
-            groups[(first, after)].append(uid)
-        answers: dict[tuple, tuple[list[Change], bool]] = {}
-        for (first, after), uids in groups.items():
-            found = await self.reader.histories(uids, first, after)
-            for uid in uids:
-                answers[(uid, first, after)] = found.get(uid, ([], False))
-        return [answers[key] for key in keys]
+        """Keys are (uid, first, after_version)."""
+
+        async def load(args: tuple, uids: list[str]) -> dict[str, tuple[list[Change], bool]]:
+            return await self.reader.histories(uids, *args)
+
+        return await _per_argument_set(keys, load, ([], False))
+
+
+async def _per_argument_set(keys: list[tuple], load: Any, missing: Any) -> list[Any]:
+    """Batch keys (uid, *arguments): one `load(arguments, uids)` per distinct set of arguments."""
+    groups: dict[tuple, list[str]] = defaultdict(list)
+    for uid, *args in keys:
+        groups[tuple(args)].append(uid)
+    answers: dict[tuple, Any] = {}
+    for args, uids in groups.items():
+        found = await load(args, uids)
+        for uid in uids:
+            answers[(uid, *args)] = found.get(uid, missing)
+    return [answers[key] for key in keys]
 
 
 class Context:
@@ -143,7 +148,7 @@ class Context:
         edges = [CiEdge(cursor=cursors.encode(v.id), node=ci_from_props(v.label, v.props)) for v in items]
         return CiConnection(
             edges=edges,
-            page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+            page_info=PageInfo.of(edges, has_next),
             count=count,
         )
 
@@ -191,7 +196,7 @@ class Context:
         ]
         return ImpactConnection(
             edges=edges,
-            page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None),
+            page_info=PageInfo.of(edges, has_next),
             total_count=total,
         )
 
@@ -216,7 +221,7 @@ class Context:
             for c in changes
         ]
         return CiVersionConnection(
-            edges=edges, page_info=PageInfo(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None)
+            edges=edges, page_info=PageInfo.of(edges, has_next)
         )
 
 

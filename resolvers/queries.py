@@ -66,7 +66,7 @@ class Query(SemanticQuery):
         page = await info.context.reader.list_label("Tenant", first, position[0] if position else None)
         edges = [TenantEdge(cursor=cursors.encode(v.id), node=Tenant.from_props(v.props)) for v in page.items]
         return TenantConnection(
-            edges=edges, page_info=PageInfo(has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None)
+            edges=edges, page_info=PageInfo.of(edges, page.has_next)
         )
 
     @strawberry.field

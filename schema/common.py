@@ -22,6 +22,11 @@ class PageInfo:
     has_next_page: bool
     end_cursor: str | None
 
+    @classmethod
+    def of(cls, edges: list[Any], has_next: bool) -> "PageInfo":
+        """The page info of a page of edges: the last edge's cursor ends it."""
+        return cls(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None)
+
 
 def tags_of(props: dict[str, Any]) -> list[Tag]:
     tags = props.get("tags") or {}
