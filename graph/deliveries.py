@@ -7,6 +7,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from skyloom.graph import audit
 from skyloom.graph.pool import Database
 
 
@@ -34,11 +35,19 @@ async def record(db: Database, delivery_id: str, kind: str, body_sha256: str, pa
 
 
 async def reject(db: Database, delivery_id: str | None, kind: str | None, reason: str, source: str | None) -> None:
+    """Remember a refused delivery, and audit it: forged or replayed webhooks are security events."""
+    entry = audit.Entry(
+        type="webhook.rejected", actor="pulumi-webhook:unverified", priority="warn", outcome="denied",
+        target=f"delivery:{delivery_id}" if delivery_id else None, source=source,
+        detail={"reason": reason, **({"kind": kind[:64]} if kind else {})},
+    )
     async with db.connection() as conn:
-        await conn.execute(
-            "INSERT INTO skyloom.webhook_rejection (delivery_id, kind, reason, source) VALUES (%s, %s, %s, %s)",
-            (delivery_id, kind, reason, source),
-        )
+        async with conn.transaction():
+            await conn.execute(
+                "INSERT INTO skyloom.webhook_rejection (delivery_id, kind, reason, source) VALUES (%s, %s, %s, %s)",
+                (delivery_id, kind, reason, source),
+            )
+            await audit.record(conn, [entry])
 
 
 async def claim(db: Database, limit: int = 10, max_attempts: int = 5) -> list[Delivery]:

@@ -112,5 +112,14 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "GRANT SELECT, INSERT, UPDATE ON skyloom.webhook_delivery TO {role}",
         "GRANT SELECT, INSERT ON skyloom.webhook_rejection TO {role}",
         "GRANT SELECT, INSERT, UPDATE, DELETE ON skyloom.semantic_mapping, skyloom.semantic_term TO {role}",
+        # The audit trail: facts in, never changed or removed; time, chain and hashes are the database's.
+        "GRANT SELECT ON skyloom.audit_entry, skyloom.audit_head, skyloom.audit_anchor, skyloom.audit_retention TO {role}",
+        "GRANT INSERT (priority, type, actor, impersonator, tenant, subtenant, target, request_id, source, outcome, detail)"
+        " ON skyloom.audit_entry TO {role}",
+        "REVOKE UPDATE, DELETE, TRUNCATE ON skyloom.audit_entry, skyloom.audit_head, skyloom.audit_anchor FROM {role}",
+        "GRANT UPDATE (keep_days) ON skyloom.audit_retention TO {role}",
+        "GRANT SELECT, INSERT, UPDATE ON skyloom.audit_forward TO {role}",
+        "GRANT EXECUTE ON FUNCTION skyloom.audit_seal(integer), skyloom.audit_maintain(integer),"
+        " skyloom.audit_expire(text) TO {role}",
     ):
         conn.execute(sql.SQL(statement).format(schema=schema, role=role))

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
-from skyloom.graph import labels
+from skyloom.graph import audit, labels
 from skyloom.graph.agtype import Agtype
 from skyloom.graph.pool import Database
 from skyloom.graph.records import Vertex, now_iso, table, vertex_parent
@@ -207,10 +207,18 @@ class GraphWriter:
 
 
 @asynccontextmanager
-async def writing(db: Database, actor: str) -> AsyncIterator[GraphWriter]:
-    """One transaction of writes; it commits (and notifies) only if the block finishes."""
+async def writing(
+    db: Database, actor: str, *, cause: dict[str, Any] | None = None, request_id: str | None = None
+) -> AsyncIterator[GraphWriter]:
+    """One transaction of writes; it commits (and notifies) only if the block finishes.
+
+    Every version it wrote gets an audit entry in the same transaction, naming `actor` and
+    `cause` (for ingest: the Pulumi stack, update and user where known; for the API: the request).
+    """
     async with db.connection() as conn:
         async with conn.transaction():
             writer = GraphWriter(conn, db.graph, actor, db.label_of)
             yield writer
+            if writer.changed:
+                await audit.record_changes(conn, db.graph, cause, request_id)
             await writer._notify()

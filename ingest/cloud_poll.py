@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import GraphReader
@@ -40,7 +41,7 @@ async def poll(
         try:
             applied, added = await ingest_stack(
                 db, cloud, summary.org, summary.project, summary.stack, owner=owner, actor=f"pulumi-cloud:{name}",
-                checkpoint=(source, {"lastUpdate": summary.last_update}),
+                checkpoint=(source, {"lastUpdate": summary.last_update}), cause={"source": "pulumi-cloud-export"},
             )
         except (CloudError, StateError, reconcile.ReconcileError) as exc:
             result.failed.append(f"{name}: {exc}")
@@ -63,10 +64,18 @@ async def ingest_stack(
     owner: str | None,
     actor: str,
     checkpoint: tuple[str, dict] | None = None,
+    cause: dict[str, Any] | None = None,
 ) -> tuple[reconcile.ReconcileResult, int]:
-    """One Pulumi Cloud stack: its export reconciled, then its update history recorded (how many were new)."""
+    """One Pulumi Cloud stack: its export reconciled, then its update history recorded (how many were new).
+
+    The newest update (its version and who ran it) is named as the cause of the export's changes.
+    """
+    updates = await cloud.updates(org, project, stack)
+    latest = updates[-1] if updates else None
+    cause = {**(cause or {}), **({"update": latest.version, "user": latest.author} if latest else {})}
     applied = await reconcile.apply_state(
-        db, await cloud.export(org, project, stack), owner=owner, actor=actor, organization=org, checkpoint=checkpoint
+        db, await cloud.export(org, project, stack), owner=owner, actor=actor, organization=org, checkpoint=checkpoint,
+        cause={k: v for k, v in cause.items() if v is not None},
     )
-    added = await history.record_updates(db, applied.stack, owner, await cloud.updates(org, project, stack))
+    added = await history.record_updates(db, applied.stack, owner, updates)
     return applied, added

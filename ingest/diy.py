@@ -58,6 +58,7 @@ async def scan(
                 organization=stack_state.organization or organization,
                 default_tenancy=default_tenancy,
                 checkpoint=(source, {"sha256": digest}),
+                cause={"source": "diy-backend", "file": path.name},
             )
         except (state.StateError, reconcile.ReconcileError) as exc:
             result.refused.append(f"{path.name}: {exc}")

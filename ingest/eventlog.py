@@ -107,6 +107,7 @@ async def apply_steps(
                 full=False,
                 removed=steps.removed,
                 checkpoint=checkpoint,
+                cause={"source": "engine-events", "file": name},
             )
             progress(result.summary())
             return

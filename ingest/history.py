@@ -77,7 +77,7 @@ async def record_updates(db: Database, stack_name: str, owner: str | None, updat
     change log (and from there the audit trail) names the cause.
     """
     applied = 0
-    async with writing(db, "pulumi:history") as w:
+    async with writing(db, "pulumi:history", cause={"stack": stack_name, "source": "pulumi-update-history"}) as w:
         await w.lock(f"stack:{stack_name}")
         found = await w.find("Stack", {"name": stack_name, **({"parentUid": owner} if owner else {})})
         if len(found) != 1:

@@ -83,6 +83,7 @@ async def reconcile(
     removed: set[str] | frozenset[str] = frozenset(),
     checkpoint: tuple[str, Any] | None = None,
     terms: dict[tuple[str, str], str] | None = None,
+    cause: dict[str, Any] | None = None,
 ) -> ReconcileResult:
     """Apply one stack's resources; `owner` is the uid of the provider, tenant or sub-tenant that owns the stack.
 
@@ -90,10 +91,11 @@ async def reconcile(
     dependencies are replaced. Otherwise (engine events) only the given resources change, the
     URNs in `removed` are retired, and dependencies are only added (events carry none of their
     own). `checkpoint` (source, position) is saved in the same transaction as the changes.
+    `cause` (source, update, user, ...) goes with the stack's name into every change's audit entry.
     """
     stack_name = f"{organization}/{translation.project}/{translation.stack}"
     result = ReconcileResult(stack_name)
-    async with writing(db, actor) as w:
+    async with writing(db, actor, cause={"stack": stack_name, **(cause or {})}) as w:
         await w.lock(f"stack:{stack_name}")
         owner_v = await w.find_for_update(owner)
         if owner_v is None or owner_v.props.get("deleted") or owner_v.label not in OWNER_LABELS:

@@ -159,7 +159,8 @@ class WebhookWorker:
             return
         try:
             result, _ = await cloud_poll.ingest_stack(
-                self.db, self._client(), org, project, stack, owner=owner, actor=f"pulumi-webhook:{delivery.delivery_id}"
+                self.db, self._client(), org, project, stack, owner=owner, actor=f"pulumi-webhook:{delivery.delivery_id}",
+                cause={"source": "pulumi-webhook", "delivery": delivery.delivery_id, "kind": delivery.kind},
             )
         except CloudError as exc:
             if exc.transient and delivery.attempts < MAX_ATTEMPTS:

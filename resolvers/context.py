@@ -7,13 +7,18 @@ cache never outlives the request that filled it.
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections import defaultdict
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 
 from skyloom.graph import labels
+from skyloom.graph.audit import GroupWriter
+from skyloom.graph.store import GraphWriter, writing
 from skyloom.graph.changefeed import ChangeFeed
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import CiQuery, GraphReader
@@ -39,6 +44,20 @@ from skyloom.schema.panel import CloudBackend, Node, Provider, Stack, SubTenant,
 from skyloom.settings import Limits
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(request: Any) -> str:
+    """The caller's (or its proxy's) X-Request-ID when it is sane, else a fresh one."""
+    given = request.headers.get("x-request-id") if request is not None else None
+    return given if given and _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+
+
+def source_of(request: Any) -> str | None:
+    client = getattr(request, "client", None)
+    return client.host if client else None
+
+
 @dataclass
 class Services:
     """What the app's lifespan makes once and every request shares."""
@@ -47,6 +66,7 @@ class Services:
     reader: GraphReader
     feed: ChangeFeed | None
     limits: Limits
+    audit: GroupWriter | None = None
 
 
 _PANEL_TYPES = {"Provider": Provider, "CloudBackend": CloudBackend, "Tenant": Tenant, "SubTenant": SubTenant, "Stack": Stack}
@@ -136,6 +156,15 @@ class Context:
         self.loaders = Loaders(services.reader)
         # Until sign-in lands (issue 4) every caller acts as the anonymous API user.
         self.actor = "api:anonymous"
+        self.problems: list[str] = []  # codes of typed problems this request answered with
+        self.request_id = request_id_of(request)
+        self.source = source_of(request)
+        if response is not None:
+            response.headers["X-Request-ID"] = self.request_id
+
+    def writing(self) -> AbstractAsyncContextManager[GraphWriter]:
+        """A write transaction whose changes are audited as this request's."""
+        return writing(self.services.db, self.actor, cause={"source": "api"}, request_id=self.request_id)
 
     to_node = staticmethod(to_node)
 

@@ -8,6 +8,7 @@ from strawberry.extensions import AddValidationRules, MaskErrors, MaxAliasesLimi
 from strawberry.schema.config import StrawberryConfig
 
 from skyloom.graph.pool import DatabaseUnavailable
+from skyloom.resolvers.audit_calls import AuditCalls, note_problems
 from skyloom.resolvers.mutations.root import Mutation
 from skyloom.resolvers.queries import Query
 from skyloom.resolvers.subscriptions import Subscription
@@ -53,12 +54,14 @@ def build_schema(limits: Limits) -> strawberry.Schema:
         *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
     ]
+    note_problems(Mutation)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Provider, CloudBackend, Tenant, SubTenant, Stack, Tenancy, Compartment, Resource],
         extensions=[
+            AuditCalls,
             lambda: AddValidationRules(limit_rules),
             lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: ParserCache(maxsize=512),

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
+from skyloom.graph import audit
 from skyloom.graph.changefeed import ChangeFeed
 from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.graph.reads import GraphReader
@@ -119,7 +120,11 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         await db.open()
         feed = ChangeFeed(db)
         await feed.start()
-        graphql.services = Services(db=db, reader=GraphReader(db), feed=feed, limits=limits)
+        await audit.maintain(db)
+        calls, sealer = audit.GroupWriter(db), audit.Sealer(db)
+        await calls.start()
+        await sealer.start()
+        graphql.services = Services(db=db, reader=GraphReader(db), feed=feed, limits=limits, audit=calls)
         _tune_gc()
         webhooks.db = db
         worker = None
@@ -132,6 +137,8 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         finally:
             if worker is not None:
                 await worker.stop()
+            await calls.stop()
+            await sealer.stop()
             await feed.stop()
             await db.close()
 

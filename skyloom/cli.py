@@ -11,6 +11,7 @@ import click
 
 from skyloom import runtime
 from skyloom.graph.pool import Database, DatabaseUnavailable
+from skyloom.audit_cli import audit_group
 from skyloom.ingest_cli import ingest
 from skyloom.settings import Settings
 from skyloom.terminal import console, fail, friendly_errors, step
@@ -174,6 +175,7 @@ def schema_sdl() -> None:
 
 
 main.add_command(ingest)
+main.add_command(audit_group, "audit")
 
 if __name__ == "__main__":
     main()

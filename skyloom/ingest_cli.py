@@ -125,6 +125,7 @@ def ingest_state(settings: Settings, files: tuple[Path, ...], owner: str, organi
                 result = await reconcile.apply_state(
                     db, state.load(path), owner=owner_uid, actor=f"ingest:{path.name}",
                     organization=organization, default_tenancy=default_tenancy,
+                    cause={"source": "stack-export", "file": path.name},
                 )
             except (state.StateError, reconcile.ReconcileError) as exc:
                 problems.append(f"{path.name}: {exc}")

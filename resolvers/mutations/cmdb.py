@@ -12,7 +12,7 @@ from typing import Any
 
 from skyloom.graph import labels
 from skyloom.graph.records import ci_properties
-from skyloom.graph.store import DuplicateName, writing
+from skyloom.graph.store import DuplicateName
 from skyloom.resolvers import validation
 from skyloom.resolvers.context import Context
 from skyloom.resolvers.mutations.kit import Refused, live_vertex, parse_id, refuse_if_live
@@ -39,7 +39,7 @@ def _checked(name: str | None, region: str | None, tags: Any) -> dict[str, str] 
 async def tenancy_create(ctx: Context, data: TenancyCreateInput):
     try:
         tags = _checked(data.name, data.region, data.tags)
-        async with writing(ctx.services.db, ctx.actor) as w:
+        async with ctx.writing() as w:
             parent = await live_vertex(w, "parentId", data.parent_id, ("CloudBackend", "Tenancy"), "cloud backend or root tenancy")
             owner = None
             if parent.label == "Tenancy":
@@ -72,7 +72,7 @@ async def tenancy_update(ctx: Context, data: TenancyUpdateInput):
     try:
         tags = _checked(data.name, None, data.tags)
         uid = parse_id("id", data.id)
-        async with writing(ctx.services.db, ctx.actor) as w:
+        async with ctx.writing() as w:
             current = await live_vertex(w, "id", uid, ("Tenancy",), "tenancy")
             changes: dict[str, Any] = {}
             if data.name is not None:
@@ -101,7 +101,7 @@ async def tenancy_update(ctx: Context, data: TenancyUpdateInput):
 
 async def tenancy_delete(ctx: Context, node_id: Any):
     try:
-        async with writing(ctx.services.db, ctx.actor) as w:
+        async with ctx.writing() as w:
             vertex = await live_vertex(w, "id", node_id, ("Tenancy",), "tenancy")
             await refuse_if_live(
                 w,
@@ -120,7 +120,7 @@ async def tenancy_delete(ctx: Context, node_id: Any):
 async def compartment_create(ctx: Context, data: CompartmentCreateInput):
     try:
         tags = _checked(data.name, data.region, data.tags)
-        async with writing(ctx.services.db, ctx.actor) as w:
+        async with ctx.writing() as w:
             parent = await live_vertex(w, "parentId", data.parent_id, ("Tenancy", "Compartment"), "tenancy or compartment")
             in_tenancy = parent.label == "Tenancy"
             props = ci_properties("Compartment", data.name, parent.props["provider"], data.region, tags)
@@ -147,7 +147,7 @@ async def compartment_update(ctx: Context, data: CompartmentUpdateInput):
             changes["name"] = data.name
         if tags is not None:
             changes["tags"] = tags
-        async with writing(ctx.services.db, ctx.actor) as w:
+        async with ctx.writing() as w:
             vertex = await w.update("Compartment", uid, changes)
             if vertex is None or vertex.props.get("deleted"):
                 raise Refused(not_found(uid, "compartment"))
@@ -160,7 +160,7 @@ async def compartment_update(ctx: Context, data: CompartmentUpdateInput):
 
 async def compartment_delete(ctx: Context, node_id: Any):
     try:
-        async with writing(ctx.services.db, ctx.actor) as w:
+        async with ctx.writing() as w:
             vertex = await live_vertex(w, "id", node_id, ("Compartment",), "compartment")
             await refuse_if_live(w, [(None, {"compartmentUid": vertex.uid}, "compartments or configuration items")])
             vertex = await w.soft_delete("Compartment", vertex.uid)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from skyloom.graph import labels
-from skyloom.graph.store import DuplicateName, writing
+from skyloom.graph.store import DuplicateName
 from skyloom.resolvers import validation
 from skyloom.resolvers.context import Context, to_node
 from skyloom.resolvers.mutations.kit import Refused, live_vertex, parse_id, refuse_if_live
@@ -40,7 +40,7 @@ def _check_names(name: str | None, display: str | None) -> None:
 async def create(ctx: Context, kind: PanelKind, parent_id: Any, name: str, display: str | None, **extra: Any):
     try:
         _check_names(name, display)
-        async with writing(ctx.services.db, ctx.actor) as w:
+        async with ctx.writing() as w:
             parent = None
             if kind.parent_label:
                 field = {"Provider": "providerId", "Tenant": "tenantId"}[kind.parent_label]
@@ -61,7 +61,7 @@ async def update(ctx: Context, kind: PanelKind, node_id: Any, name: str | None, 
         _check_names(name, display)
         uid = parse_id("id", node_id)
         changes = {k: v for k, v in (("name", name), ("displayName", display)) if v is not None}
-        async with writing(ctx.services.db, ctx.actor) as w:
+        async with ctx.writing() as w:
             vertex = await w.update(kind.label, uid, changes)
             if vertex is None or vertex.props.get("deleted"):
                 raise Refused(not_found(uid, kind.what))
@@ -75,7 +75,7 @@ async def update(ctx: Context, kind: PanelKind, node_id: Any, name: str | None, 
 async def delete(ctx: Context, kind: PanelKind, node_id: Any):
     """Soft delete: the entity keeps its history and disappears from lists."""
     try:
-        async with writing(ctx.services.db, ctx.actor) as w:
+        async with ctx.writing() as w:
             vertex = await live_vertex(w, "id", node_id, (kind.label,), kind.what)
             await refuse_if_live(w, [(label, {prop: vertex.uid}, what) for label, prop, what in kind.dependents])
             vertex = await w.soft_delete(kind.label, vertex.uid)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from skyloom.resolvers.mutations import cmdb, panel
+from skyloom.resolvers.audit import AuditMutation
 from skyloom.resolvers.semantics import SemanticMutation
 from skyloom.schema.inputs import (
     CloudBackendCreateInput,
@@ -30,7 +31,7 @@ from skyloom.schema.results import (
 
 
 @strawberry.type
-class Mutation(SemanticMutation):
+class Mutation(SemanticMutation, AuditMutation):
     @strawberry.mutation
     async def provider_create(self, info: strawberry.Info, input: ProviderCreateInput) -> ProviderResult:
         return await panel.create(info.context, panel.PROVIDER, None, input.name, input.display_name)
