@@ -18,6 +18,8 @@ import psycopg
 from psycopg import sql
 
 from skyloom.graph import labels
+from skyloom.graph.identity_grants import GRANTS as IDENTITY_GRANTS
+from skyloom.graph.proofs import APP_GRANTS as PROOF_GRANTS
 from skyloom.graph.admin import role_exists
 
 _LOCK_KEY = 0x5B7100D  # pg_advisory_lock key for migrations
@@ -121,5 +123,7 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "GRANT SELECT, INSERT, UPDATE ON skyloom.audit_forward TO {role}",
         "GRANT EXECUTE ON FUNCTION skyloom.audit_seal(integer), skyloom.audit_maintain(integer),"
         " skyloom.audit_expire(text) TO {role}",
+        *PROOF_GRANTS,
+        *IDENTITY_GRANTS,
     ):
         conn.execute(sql.SQL(statement).format(schema=schema, role=role))

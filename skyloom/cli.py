@@ -13,6 +13,7 @@ from skyloom import runtime
 from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.audit_cli import audit_group
 from skyloom.ingest_cli import ingest
+from skyloom.proof_cli import proof
 from skyloom.settings import Settings
 from skyloom.terminal import console, fail, friendly_errors, step
 
@@ -176,6 +177,7 @@ def schema_sdl() -> None:
 
 main.add_command(ingest)
 main.add_command(audit_group, "audit")
+main.add_command(proof)
 
 if __name__ == "__main__":
     main()
