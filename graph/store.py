@@ -177,6 +177,12 @@ class GraphWriter:
             (source, Jsonb(position)),
         )
 
+    async def checkpoint(self, source: str) -> Any:
+        """A source's position as this transaction sees it (read under `lock` to decide what is new)."""
+        cur = await self.conn.execute("SELECT position FROM skyloom.ingest_checkpoint WHERE source = %s", (source,))
+        row = await cur.fetchone()
+        return row[0] if row else None
+
     async def lock(self, key: str) -> None:
         """Serialise writers on one key (a stack, a parent) until this transaction ends."""
         await self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))

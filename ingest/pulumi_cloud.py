@@ -11,9 +11,10 @@ import asyncio
 import time
 import urllib.error
 from dataclasses import dataclass, replace
+from typing import Any
 
 from pulumi_cloud_sdk import ApiClient, Configuration
-from pulumi_cloud_sdk.apis import StacksApi, UsersApi
+from pulumi_cloud_sdk.apis import OrganizationsApi, StacksApi, UsersApi
 
 from skyloom.ingest import history, state
 
@@ -54,6 +55,7 @@ class PulumiCloud:
         client = ApiClient(config)
         self._stacks = StacksApi(client)
         self._users = UsersApi(client)
+        self._orgs = OrganizationsApi(client)
         self.settings = settings
 
     async def stacks(self, org: str) -> list[StackSummary]:
@@ -90,6 +92,27 @@ class PulumiCloud:
         ))
         return history.parse_cloud_updates(raw, f"updates of {org}/{project}/{stack}")
 
+    async def audit_events(self, org: str, since: int, max_pages: int = 1000) -> list[dict[str, Any]]:
+        """The organization's audit events at or after `since` (Unix seconds), in Pulumi's JSON names.
+
+        The API pages backwards from `startTime`; paging stops at the first page that reaches
+        back past `since`, or when there is no continuation token.
+        """
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        start = int(time.time()) + 1
+        for _ in range(max_pages):
+            page = await asyncio.to_thread(self._with_retries, lambda token=token: self._orgs.list_audit_log_events_handler_v2(
+                org, continuation_token=token, start_time=None if token else start,
+                _request_timeout=self.settings.timeout_seconds,
+            ))
+            events = [_audit_event(e) for e in page.audit_log_events or []]
+            found += [e for e in events if e["timestamp"] >= since]
+            token = page.continuation_token
+            if not token or any(e["timestamp"] < since for e in events):
+                break
+        return found
+
     def _with_retries(self, call):
         delay = self.settings.backoff_seconds
         for attempt in range(1, self.settings.attempts + 1):
@@ -102,6 +125,21 @@ class PulumiCloud:
             except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
                 if attempt == self.settings.attempts:
                     raise CloudError(f"Pulumi Cloud is unreachable: {getattr(exc, 'reason', exc)}", True) from None
+            except (ValueError, TypeError) as exc:  # the SDK's models refuse what they cannot read
+                raise CloudError(f"Pulumi Cloud sent an answer that does not match its API: {exc}", False) from None
             time.sleep(delay)
             delay *= 2
         raise AssertionError("unreachable")
+
+
+def _audit_event(event: Any) -> dict[str, Any]:
+    """The SDK's model back in the JSON names of Pulumi's docs (what `ingest.audit_logs` reads)."""
+    user = event.user
+    raw = {
+        "timestamp": event.timestamp, "sourceIP": event.source_ip, "event": event.event, "description": event.description,
+        "user": {"name": getattr(user, "name", None), "githubLogin": getattr(user, "github_login", None)} if user else None,
+        "tokenID": event.token_id, "tokenName": event.token_name, "reqOrgAdmin": event.req_org_admin,
+        "reqStackAdmin": event.req_stack_admin, "authFailure": event.auth_failure, "actorName": event.actor_name,
+        "actorUrn": event.actor_urn,
+    }
+    return {k: v for k, v in raw.items() if v is not None}

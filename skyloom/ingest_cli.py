@@ -210,3 +210,32 @@ def ingest_cloud(settings: Settings, organization: str, owner: str, interval: fl
         return result.failed
 
     run_for_owner(settings, f"polling Pulumi Cloud organization {organization}", owner, work, interval)
+
+
+@ingest.command("audit-logs")
+@click.option("--organization", required=True, help="Pulumi Cloud organization whose audit log to take.")
+@click.option("--owner", default=None, help="Tenant or sub-tenant (id or unique name) the organization's events belong to. "
+              "Default: the tenant named like the organization, else provider level.")
+@click.option("--interval", type=click.FloatRange(10, 86400), default=None, help="Poll again every N seconds (default: once).")
+@click.pass_obj
+def ingest_audit_logs(settings: Settings, organization: str, owner: str | None, interval: float | None) -> None:
+    """Pulumi Cloud's audit log into Skyloom's audit trail, resuming after the last event taken.
+
+    Needs SKYLOOM_PULUMI_ACCESS_TOKEN of an organization admin (audit logs are an Enterprise feature).
+    """
+    from skyloom.ingest import audit_logs, reconcile
+    from skyloom.ingest.pulumi_cloud import CloudError, CloudSettings, PulumiCloud
+
+    try:
+        cloud = PulumiCloud(CloudSettings(settings.pulumi_api_url, settings.pulumi_access_token))
+    except CloudError as exc:
+        fail(str(exc))
+
+    async def work(db: Database, owner_uid: str | None, say: Say) -> list[str]:
+        if owner_uid is None:
+            owner_uid = await reconcile.default_owner(db, organization, None, None)
+        result = await audit_logs.poll(db, lambda since: cloud.audit_events(organization, since), organization, owner_uid, say)
+        say(f"{result.taken} new event(s)")
+        return [f"{result.skipped} malformed event(s) skipped"] if result.skipped else []
+
+    run_for_owner(settings, f"taking the audit log of Pulumi Cloud organization {organization}", owner, work, interval)
