@@ -13,6 +13,7 @@ from skyloom import runtime
 from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.audit_cli import audit_group
 from skyloom.ingest_cli import ingest
+from skyloom.policy_cli import policy
 from skyloom.proof_cli import proof
 from skyloom.settings import Settings
 from skyloom.terminal import console, fail, friendly_errors, step
@@ -178,6 +179,7 @@ def schema_sdl() -> None:
 main.add_command(ingest)
 main.add_command(audit_group, "audit")
 main.add_command(proof)
+main.add_command(policy)
 
 if __name__ == "__main__":
     main()
