@@ -125,5 +125,13 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         " skyloom.audit_expire(text) TO {role}",
         *PROOF_GRANTS,
         *IDENTITY_GRANTS,
+        # Logins in flight are one-time tokens: taking one is a DELETE ... RETURNING, and nothing
+        # about a spent one is worth keeping (the audit trail records the login). The assertion
+        # cache is only added to; expired rows go through the purge function.
+        "GRANT SELECT, INSERT, DELETE ON skyloom.pending_login TO {role}",
+        "GRANT SELECT, INSERT ON skyloom.saml_assertion_seen TO {role}",
+        "REVOKE UPDATE, TRUNCATE ON skyloom.pending_login FROM {role}",
+        "REVOKE UPDATE, DELETE, TRUNCATE ON skyloom.saml_assertion_seen FROM {role}",
+        "GRANT EXECUTE ON FUNCTION skyloom.login_state_purge(integer) TO {role}",
     ):
         conn.execute(sql.SQL(statement).format(schema=schema, role=role))
