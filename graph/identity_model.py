@@ -22,7 +22,8 @@ from skyloom.policy.actor import AuthStrength, ScopeKind, SubjectKind
 
 IdpKind = Literal["oidc", "saml"]
 UserKind = Literal["user", "service"]
-SCOPE_KINDS: tuple[str, ...] = ("provider", "tenant", "subtenant", "compartment")
+# "installation": every provider of the installation (the root group's operators); its scope id is "*".
+SCOPE_KINDS: tuple[str, ...] = ("installation", "provider", "tenant", "subtenant", "compartment")
 SUBJECT_KINDS: tuple[str, ...] = ("user", "group", "service")
 
 

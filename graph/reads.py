@@ -13,6 +13,7 @@ from typing import Any
 from skyloom.graph import labels
 from skyloom.graph.agtype import Agtype
 from skyloom.graph.pool import Database
+from skyloom.graph.scope import SqlScope, scope_sql
 from skyloom.graph.records import (
     CHANGE_COLUMNS,
     Change,
@@ -42,6 +43,8 @@ class CiQuery:
     tags: tuple[tuple[str, str], ...] = ()
     text: str | None = None
     include_deleted: bool = False
+    # What the caller may see, per kind (see `graph.scope`); None: everything.
+    scopes: dict[str, SqlScope] | None = None
 
 
 @dataclass
@@ -140,11 +143,17 @@ class GraphReader:
     # -- search -------------------------------------------------------------------------------
     def _search_sql(self, q: CiQuery) -> tuple[str, str, list[Any]]:
         kinds = q.kinds or labels.ci_labels()
-        sources = " UNION ALL ".join(
-            f"SELECT id, properties FROM {table(self.graph, kind)}" for kind in kinds
-        )
-        conditions: list[str] = []
         params: list[Any] = []
+        branches = []
+        for kind in kinds:
+            scope = q.scopes.get(kind) if q.scopes is not None else None
+            if scope is None:
+                branches.append(f"SELECT id, properties FROM {table(self.graph, kind)}")
+            elif not scope.is_nothing:
+                branches.append(f"SELECT id, properties FROM {table(self.graph, kind)} WHERE {scope_sql(scope, kind, params)}")
+        # Nothing in scope: an empty source of the same shape, so the statement stays valid.
+        sources = " UNION ALL ".join(branches) or f"SELECT id, properties FROM {table(self.graph, kinds[0])} WHERE FALSE"
+        conditions: list[str] = []
         if not q.include_deleted:
             conditions.append(_LIVE)
         if q.providers:

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from enum import IntEnum
 from typing import Literal, Mapping
 
-ScopeKind = Literal["provider", "tenant", "subtenant", "compartment"]
+ScopeKind = Literal["installation", "provider", "tenant", "subtenant", "compartment"]
 SubjectKind = Literal["user", "group", "service"]
 
 
@@ -36,8 +36,9 @@ class AuthStrength(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Binding:
-    """A role granted at one scope: a TenantRoleBinding (tenant / sub-tenant / provider scope) or
-    a RoleBinding (one compartment, the seeds' "workspace", and everything below it)."""
+    """A role granted at one scope: a TenantRoleBinding (tenant / sub-tenant / provider scope, or the
+    whole installation: scope id "*"), or a RoleBinding (one compartment, the seeds' "workspace",
+    and everything below it)."""
 
     role: str
     scope_kind: ScopeKind

@@ -9,7 +9,7 @@ cross-check both against single-object `allowed()` decisions.
 Semantics of `matches(r)` for a filter F:
 
     F.everything
-    or ( r.provider_id    in F.provider_ids
+    or ( r.provider_id    in F.provider_ids      -- '*' among them: any provider (ALL_PROVIDERS)
          or r.tenant_id    in F.tenant_ids
          or r.subtenant_id in F.subtenant_ids
          or F.compartment_ids & set(r.ancestry) )       -- a compartment covers its subtree
@@ -114,9 +114,17 @@ class FieldIsSet:
 Predicate = TagEquals | TagNotEquals | FieldIn | FieldNotEquals | FieldIsSet
 
 
+# An installation-scope binding covers every provider: the root group's operators, who also create
+# providers (a binding at one provider cannot reach a provider that does not exist yet). In a
+# filter it shows as this id among `provider_ids`.
+ALL_PROVIDERS = "*"
+
+
 def binding_covers(scope_kind: str, scope_id: str, resource: Any) -> bool:
     """Whether a binding at (scope_kind, scope_id) reaches the object: the one place that says
     what a scope contains, used by the Polar rules and by `ScopeFilter.matches` alike."""
+    if scope_kind == "installation":
+        return resource.provider_id is not None
     if scope_kind == "provider":
         return resource.provider_id == scope_id
     if scope_kind == "tenant":
@@ -167,7 +175,8 @@ class ScopeFilter:
 
     def _in_scope(self, resource: Any) -> bool:
         return (
-            (resource.provider_id is not None and resource.provider_id in self.provider_ids)
+            (resource.provider_id is not None
+             and (resource.provider_id in self.provider_ids or ALL_PROVIDERS in self.provider_ids))
             or (resource.tenant_id is not None and resource.tenant_id in self.tenant_ids)
             or (resource.subtenant_id is not None and resource.subtenant_id in self.subtenant_ids)
             or not self.compartment_ids.isdisjoint(resource.ancestry)
@@ -202,7 +211,7 @@ class ScopeFilter:
     @classmethod
     def _part(cls, predicates: tuple[Predicate, ...], ids: dict[str, set[str]]) -> ScopeFilter:
         return cls(
-            provider_ids=frozenset(ids.get("provider", ())),
+            provider_ids=frozenset(ids.get("provider", ())) | (frozenset({ALL_PROVIDERS}) if "installation" in ids else frozenset()),
             tenant_ids=frozenset(ids.get("tenant", ())),
             subtenant_ids=frozenset(ids.get("subtenant", ())),
             compartment_ids=frozenset(ids.get("compartment", ())),

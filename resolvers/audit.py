@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 
 from skyloom.graph import audit, audit_reads
+from skyloom.policy.scopes import ALL_PROVIDERS
 from skyloom.schema import cursors
 from skyloom.schema.audit import (
     AuditBrokenLink,
@@ -21,15 +22,27 @@ from skyloom.schema.audit import (
     AuditVerification,
 )
 from skyloom.schema.common import PageInfo
-from skyloom.schema.errors import PublicError, ValidationProblem, invalid
+from skyloom.schema.errors import Forbidden, PublicError, ValidationProblem, forbidden, invalid
 
 MAX_TYPES = 20
+AuditRetentionResult = Annotated[AuditRetention | ValidationProblem | Forbidden, strawberry.union("AuditRetentionResult")]
 
 
-def _scope(info: strawberry.Info) -> audit_reads.AuditScope:
-    """What the caller may read of the trail. Until sign-in and the policy are wired (issue 4),
-    the API's only caller is the provider's own anonymous operator, who sees all of it."""
-    return audit_reads.AuditScope(everything=True)
+async def _scope(info: strawberry.Info) -> audit_reads.AuditScope:
+    """What the caller may read of the trail: the installation's readers all of it; a provider's,
+    its tenants' entries; a tenant's or sub-tenant's, their own. Provider-level entries (no
+    tenant) belong to the installation."""
+    access = info.context.access
+    f = access.filter("read", "AuditEntry")
+    parts = (f, *f.alternatives)
+    if any(p.everything or ALL_PROVIDERS in p.provider_ids for p in parts):
+        return audit_reads.AuditScope(everything=True)
+    providers = {i for p in parts for i in p.provider_ids}
+    tenants = {i for p in parts for i in p.tenant_ids}
+    if providers:
+        hierarchy = await access.hierarchy()
+        tenants |= {t for t, provider in hierarchy.tenant_provider.items() if provider in providers}
+    return audit_reads.AuditScope(tenants=frozenset(tenants), subtenants=frozenset(i for p in parts for i in p.subtenant_ids))
 
 
 def _filter(f: AuditFilter | None) -> audit_reads.AuditFilter:
@@ -68,12 +81,15 @@ class AuditQuery:
         first = info.context.page_size(first)
         position = cursors.decode(after, arity=2)
         after_key = (datetime.fromtimestamp(position[0] / 1_000_000, tz=timezone.utc), position[1]) if position else None
-        rows, has_next = await audit_reads.page(info.context.services.db, _filter(filter), _scope(info), first, after_key)
+        rows, has_next = await audit_reads.page(info.context.services.db, _filter(filter), await _scope(info), first, after_key)
         edges = [AuditEntryEdge(cursor=cursors.encode(_micros(r["at"]), r["id"]), node=_entry(r)) for r in rows]
         return AuditEntryConnection(edges=edges, page_info=PageInfo.of(edges, has_next))
 
     @strawberry.field(description="Check every hash chain of the trail; reports the first broken link, if any.")
     async def audit_verify(self, info: strawberry.Info) -> AuditVerification:
+        if not (await _scope(info)).everything:
+            info.context.denied = True
+            raise PublicError("only the installation's auditors and operators check the whole trail", "FORBIDDEN")
         result = await audit_reads.verify(info.context.services.db)
 
         def link(b: audit_reads.Broken) -> AuditBrokenLink:
@@ -97,12 +113,16 @@ class AuditMutation:
     @strawberry.mutation(description="Keep one priority's entries this many days (1 to 36500); the change is audited.")
     async def audit_retention_set(
         self, info: strawberry.Info, priority: AuditPriority, keep_days: int
-    ) -> AuditRetention | ValidationProblem:
+    ) -> AuditRetentionResult:
         if not 1 <= keep_days <= 36500:
             return invalid("keepDays", "keepDays must be between 1 and 36500")
         ctx = info.context
+        decision = await ctx.access.decide("configure", ctx.access.installation())
+        if not decision.allowed:
+            ctx.denied = True
+            return forbidden("configure", "installation", decision.needs_proof)
         entry = audit.Entry(
-            type="audit.retention_changed", actor=str(ctx.actor), priority="notice", target=f"retention:{priority.value}",
+            type="audit.retention_changed", actor=ctx.actor.id, impersonator=ctx.actor.impersonator.id if ctx.actor.impersonator else None, priority="notice", target=f"retention:{priority.value}",
             request_id=ctx.request_id, source=ctx.source, detail={"priority": priority.value, "keepDays": keep_days},
         )
         async with ctx.services.db.connection() as conn:

@@ -52,7 +52,8 @@ def _entry(ctx: Any, execution: Any) -> Entry:
         detail["codes"] = codes
     return Entry(
         type=f"api.{kind}",
-        actor=str(ctx.actor),
+        actor=ctx.actor.id,
+        impersonator=ctx.actor.impersonator.id if ctx.actor.impersonator else None,
         priority=priority,
         outcome=outcome,
         target=",".join(fields)[:1024] or None,

@@ -10,18 +10,23 @@ from __future__ import annotations
 import re
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 
 from skyloom.graph import labels
 from skyloom.graph.audit import GroupWriter
+from skyloom.graph.scope import ScopeReader
 from skyloom.graph.store import GraphWriter, writing
+from skyloom.policy.actor import ANONYMOUS, Actor
+from skyloom.policy.holder import PolicyHolder
+from skyloom.resolvers.access import Access
 from skyloom.graph.changefeed import ChangeFeed
 from skyloom.graph.pool import Database
-from skyloom.graph.reads import CiQuery, GraphReader
+from skyloom.graph.reads import MAX_IMPACT_NODES, CiQuery, GraphReader, Page
 from skyloom.graph.records import Change, Vertex
 from skyloom.schema import cursors
 from skyloom.schema.cmdb import (
@@ -66,6 +71,8 @@ class Services:
     reader: GraphReader
     feed: ChangeFeed | None
     limits: Limits
+    policy: PolicyHolder
+    scopes: ScopeReader
     audit: GroupWriter | None = None
 
 
@@ -80,10 +87,14 @@ def to_node(vertex: Vertex) -> Node:
 
 
 class Loaders:
-    """Dataloaders of one request: every nested field of a page costs one query, not one per item."""
+    """Dataloaders of one request: every nested field of a page costs one query, not one per item.
 
-    def __init__(self, reader: GraphReader) -> None:
+    Every vertex they hand out has passed the caller's read scope (`Access.visible`): a nested
+    field can never reach what a top-level lookup would not show."""
+
+    def __init__(self, reader: GraphReader, access: Callable[[], Access]) -> None:
         self.reader = reader
+        self.access = access
         self.vertex: DataLoader[str, Vertex | None] = DataLoader(self._load_vertices)
         self.owned: DataLoader[str, list[Vertex]] = DataLoader(self._load_owned)
         self.neighbours: DataLoader[tuple, list[tuple[str, bool, Vertex]]] = DataLoader(self._load_neighbours)
@@ -97,21 +108,27 @@ class Loaders:
 
             async def load(parent_uids: list[str]) -> list[list[Vertex]]:
                 grouped = await self.reader.children(label, list(parent_uids))
-                return [grouped.get(uid, []) for uid in parent_uids]
+                seen = await self._visible([v for uid in parent_uids for v in grouped.get(uid, [])])
+                return [[v for v in grouped.get(uid, []) if id(v) in seen] for uid in parent_uids]
 
             loader = self._children[label] = DataLoader(load)
         return loader
 
+    async def _visible(self, vertices: list[Vertex]) -> set[int]:
+        return {id(v) for v in await self.access().visible(vertices)}
+
     async def _load_vertices(self, uids: list[str]) -> list[Vertex | None]:
         found = await self.reader.by_uids(list(uids))
-        return [found.get(uid) for uid in uids]
+        seen = await self._visible(list(found.values()))
+        return [v if (v := found.get(uid)) is not None and id(v) in seen else None for uid in uids]
 
     async def _load_owned(self, owner_uids: list[str]) -> list[list[Vertex]]:
         owners = await self.vertex.load_many(owner_uids)
         ids = [o.id for o in owners if o is not None]
         found = await self.reader.neighbours(ids, (labels.OWNS,), outgoing=True, incoming=False, per_node=1000)
+        seen = await self._visible([v for o in owners if o for _, _, v in found.get(o.id, [])])
         # What an owner OWNS: its tenancies and its Pulumi stacks (callers pick by label).
-        return [[v for _, _, v in found.get(o.id, [])] if o else [] for o in owners]
+        return [[v for _, _, v in found.get(o.id, []) if id(v) in seen] if o else [] for o in owners]
 
     async def _load_neighbours(self, keys: list[tuple]) -> list[list[tuple[str, bool, Vertex]]]:
         """Keys are (uid, relations, outgoing, incoming, first)."""
@@ -120,7 +137,8 @@ class Loaders:
             relations, outgoing, incoming, first = args
             vertices = [v for v in await self.vertex.load_many(uids) if v is not None]
             found = await self.reader.neighbours([v.id for v in vertices], relations, outgoing, incoming, first)
-            return {v.uid: found.get(v.id, []) for v in vertices}
+            seen = await self._visible([o for v in vertices for _, _, o in found.get(v.id, [])])
+            return {v.uid: [n for n in found.get(v.id, []) if id(n[2]) in seen] for v in vertices}
 
         return await _per_argument_set(keys, load, [])
 
@@ -153,18 +171,32 @@ class Context:
         self.response = response
         self.reader = services.reader
         self.limits = services.limits
-        self.loaders = Loaders(services.reader)
-        # Until sign-in lands (issue 4) every caller acts as the anonymous API user.
-        self.actor = "api:anonymous"
+        self.loaders = Loaders(services.reader, lambda: self.access)
+        # HTTP requests were authenticated before GraphQL (`skyloom.authn`); a websocket's actor is
+        # set when its connection_init arrives (`on_ws_connect`), before any operation runs.
+        state = getattr(request, "scope", {}).get("state", {}) if request is not None else {}
+        self.actor: Actor = state.get("actor", ANONYMOUS)
+        self.connection_params: dict[str, Any] | None = None
+        self._access: Access | None = None
         self.problems: list[str] = []  # codes of typed problems this request answered with
+        self.denied = False  # the policy refused something this request asked for
         self.request_id = request_id_of(request)
         self.source = source_of(request)
-        if response is not None:
-            response.headers["X-Request-ID"] = self.request_id
+        if response is not None and state is not None and getattr(request, "scope", {}).get("type") == "http":
+            response.headers["X-Request-ID"] = self.request_id  # a websocket's "response" is the socket
+
+    @property
+    def access(self) -> Access:
+        if self._access is None or self._access.actor is not self.actor:
+            self._access = Access(self.services.policy.current, self.services.scopes, self.actor)
+        return self._access
 
     def writing(self) -> AbstractAsyncContextManager[GraphWriter]:
-        """A write transaction whose changes are audited as this request's."""
-        return writing(self.services.db, self.actor, cause={"source": "api"}, request_id=self.request_id)
+        """A write transaction whose changes are audited as this request's (and its impersonator's)."""
+        cause: dict[str, Any] = {"source": "api"}
+        if self.actor.impersonator is not None:
+            cause["impersonator"] = self.actor.impersonator.id
+        return writing(self.services.db, self.actor.id, cause=cause, request_id=self.request_id)
 
     to_node = staticmethod(to_node)
 
@@ -184,8 +216,19 @@ class Context:
     async def search(self, query: CiQuery, first: int, after: str | None) -> CiConnection:
         first = self.page_size(first)
         position = cursors.decode(after)
+        query = replace(query, scopes=await self.access.sql_scopes("read", query.kinds or labels.ci_labels()))
         page = await self.reader.search(query, first, position[0] if position else None)
         return self.ci_connection(page.items, page.has_next, lambda: self.reader.count(query))
+
+    async def visible_page(self, label: str, first: int, after: int | None) -> Page:
+        """A page of one panel label with only what the caller may see, filled up past hidden rows."""
+        found: list[Vertex] = []
+        while True:
+            page = await self.reader.list_label(label, first, after)
+            found += await self.access.visible(page.items)
+            if len(found) >= first or not page.has_next:
+                return Page(found[:first], len(found) > first or page.has_next)
+            after = page.items[-1].id
 
     async def descendants(self, uid: str, first: int, after: str | None) -> CiConnection:
         subtree = await self.reader.compartment_subtree(uid)
@@ -193,6 +236,8 @@ class Context:
 
     async def compartment_tree(self, tenancy_uid: str) -> list[CompartmentTreeEntry]:
         rows = await self.reader.compartment_tree(tenancy_uid)
+        seen = {id(v) for v in await self.access.visible([v for v, _ in rows])}
+        rows = [(v, depth) for v, depth in rows if id(v) in seen]
         return [
             CompartmentTreeEntry(depth=depth, parent_id=v.props.get("parentUid"), compartment=Compartment.from_props(v.props))
             for v, depth in rows
@@ -219,7 +264,17 @@ class Context:
         if depth < 1 or depth > self.limits.max_impact_depth:
             raise PublicError(f"depth must be between 1 and {self.limits.max_impact_depth}", "DEPTH")
         position = cursors.decode(after, arity=2)
-        page, total, has_next = await self.reader.impact(uid, depth, first, position)
+        if self.access.unrestricted("read", labels.ci_labels()):
+            page, total, has_next = await self.reader.impact(uid, depth, first, position)
+        else:
+            # The whole (bounded) impact set, narrowed to what the caller may see, then paged here:
+            # neither the page nor the total may count what is hidden.
+            everything, _, _ = await self.reader.impact(uid, depth, MAX_IMPACT_NODES, None)
+            seen = {id(v) for v in await self.access.visible([v for _, v in everything])}
+            visible = [(d, v) for d, v in everything if id(v) in seen]
+            after_key = position or (-1, 0)
+            rest = [(d, v) for d, v in visible if (d, v.id) > tuple(after_key)]
+            page, total, has_next = rest[:first], len(visible), len(rest) > first
         edges = [
             ImpactEdge(cursor=cursors.encode(d, v.id), depth=d, node=ci_from_props(v.label, v.props)) for d, v in page
         ]

@@ -53,7 +53,7 @@ class Query(SemanticQuery, AuditQuery):
 
     @strawberry.field
     async def providers(self, info: strawberry.Info) -> list[Provider]:
-        page = await info.context.reader.list_label("Provider", info.context.limits.max_page_size, None)
+        page = await info.context.visible_page("Provider", info.context.limits.max_page_size, None)
         return [Provider.from_props(v.props) for v in page.items]
 
     @strawberry.field
@@ -64,7 +64,7 @@ class Query(SemanticQuery, AuditQuery):
     async def tenants(self, info: strawberry.Info, first: int = 50, after: str | None = None) -> TenantConnection:
         first = info.context.page_size(first)
         position = cursors.decode(after)
-        page = await info.context.reader.list_label("Tenant", first, position[0] if position else None)
+        page = await info.context.visible_page("Tenant", first, position[0] if position else None)
         edges = [TenantEdge(cursor=cursors.encode(v.id), node=Tenant.from_props(v.props)) for v in page.items]
         return TenantConnection(
             edges=edges, page_info=PageInfo.of(edges, page.has_next)

@@ -15,7 +15,7 @@ from skyloom.ingest.mapping import Mappings, shipped_rules
 from skyloom.schema import vocabulary
 from skyloom.schema.cursors import parse_id
 from skyloom.schema.enums import Cloud, SemanticKind
-from skyloom.schema.errors import PublicError, ValidationProblem, invalid, not_found
+from skyloom.schema.errors import Forbidden, PublicError, ValidationProblem, forbidden, invalid, not_found
 from skyloom.schema.semantics import (
     CloudTerm,
     CloudTermResult,
@@ -41,6 +41,20 @@ async def _provider(info: strawberry.Info, provider_id: strawberry.ID) -> str | 
         return invalid("providerId", "providerId is not a valid id")
     vertex = await info.context.loaders.vertex.load(uid)
     return uid if vertex is not None and vertex.label == "Provider" and not vertex.props.get("deleted") else None
+
+
+async def _configured(info: strawberry.Info, provider_id: strawberry.ID) -> str | ValidationProblem | Forbidden | None:
+    """The provider whose semantic layer a mutation changes, if the caller may configure it."""
+    uid = await _provider(info, provider_id)
+    if not isinstance(uid, str):
+        return uid
+    ctx = info.context
+    vertex = await ctx.loaders.vertex.load(uid)
+    decision = await ctx.access.decide("configure", await ctx.access.view(vertex))
+    if not decision.allowed:
+        ctx.denied = True
+        return forbidden("configure", "Provider", decision.needs_proof)
+    return uid
 
 
 async def _provider_or_raise(info: strawberry.Info, provider_id: strawberry.ID) -> str:
@@ -105,7 +119,7 @@ class SemanticMutation:
     async def semantic_mapping_set(self, info: strawberry.Info, input: SemanticMappingInput) -> SemanticMappingResult:
         if not _PATTERN.match(input.token_pattern):
             return invalid("tokenPattern", "a glob of at most 300 letters, digits and : / _ . - * ? [ ]")
-        provider = await _provider(info, input.provider_id)
+        provider = await _configured(info, input.provider_id)
         if not isinstance(provider, str):
             return provider or not_found(str(input.provider_id), "provider")
         await semantics.set_mapping(info.context.services.db, provider, input.token_pattern, input.kind.value)
@@ -115,7 +129,7 @@ class SemanticMutation:
     async def semantic_mapping_delete(
         self, info: strawberry.Info, provider_id: strawberry.ID, token_pattern: str
     ) -> RemovedResult:
-        provider = await _provider(info, provider_id)
+        provider = await _configured(info, provider_id)
         if not isinstance(provider, str):
             return provider or not_found(str(provider_id), "provider")
         return Removed(removed=await semantics.delete_mapping(info.context.services.db, provider, token_pattern))
@@ -125,7 +139,7 @@ class SemanticMutation:
         term = input.term.strip()
         if not term or len(term) > 100 or _CONTROL.search(term):
             return invalid("term", "a term is 1-100 printable characters")
-        provider = await _provider(info, input.provider_id)
+        provider = await _configured(info, input.provider_id)
         if not isinstance(provider, str):
             return provider or not_found(str(input.provider_id), "provider")
         await semantics.set_term(info.context.services.db, provider, input.kind.value, input.cloud.value, term)
@@ -136,7 +150,7 @@ class SemanticMutation:
     async def semantic_term_delete(
         self, info: strawberry.Info, provider_id: strawberry.ID, kind: SemanticKind, cloud: Cloud
     ) -> RemovedResult:
-        provider = await _provider(info, provider_id)
+        provider = await _configured(info, provider_id)
         if not isinstance(provider, str):
             return provider or not_found(str(provider_id), "provider")
         return Removed(removed=await semantics.delete_term(info.context.services.db, provider, kind.value, cloud.value))

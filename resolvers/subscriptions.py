@@ -64,13 +64,14 @@ async def _stream(
     if feed is None:
         raise PublicError("subscriptions are not available on this server", "UNAVAILABLE")
     sub = feed.subscribe(topics, ctx.limits.subscriber_queue)
+    access = ctx.access
     try:
         replayed: set[int] = set()
         while after is not None:
             batch = await ctx.reader.changes_after(after, topics, REPLAY_BATCH)
             for change in batch:
                 replayed.add(change.event_id)
-                if accept(change):
+                if accept(change) and await access.sees_change(change):
                     yield to_event(change)
             after = batch[-1].event_id if len(batch) == REPLAY_BATCH else None
         while True:
@@ -78,7 +79,7 @@ async def _stream(
                 change = await sub.next()
             except SubscriberOverflow:
                 raise PublicError("too far behind: resubscribe with the last eventId you received", "SUBSCRIBER_OVERFLOW") from None
-            if change.event_id not in replayed and accept(change):
+            if change.event_id not in replayed and accept(change) and await access.sees_change(change):
                 yield to_event(change)
     finally:
         feed.unsubscribe(sub)

@@ -39,6 +39,18 @@ class Conflict(Problem):
     field: str
 
 
+@strawberry.type(description="The policy does not allow this; `needsProof`: a fresh hardware-key proof would.")
+class Forbidden(Problem):
+    needs_proof: bool
+
+
+def forbidden(action: str, kind: str, needs_proof: bool) -> Forbidden:
+    if needs_proof:
+        return Forbidden(code="PROOF_REQUIRED", message=f"{action} on {kind} needs a fresh hardware-key proof (stepUp)",
+                         needs_proof=True)
+    return Forbidden(code="FORBIDDEN", message=f"you may not {action} this {kind}", needs_proof=False)
+
+
 def not_found(node_id: str, what: str) -> NotFound:
     return NotFound(code="NOT_FOUND", message=f"no {what} with id {node_id}", id=strawberry.ID(node_id))
 

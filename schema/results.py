@@ -7,16 +7,16 @@ from typing import Annotated
 import strawberry
 
 from skyloom.schema.cmdb import Compartment, Tenancy
-from skyloom.schema.errors import Conflict, NotFound, ValidationProblem
+from skyloom.schema.errors import Conflict, Forbidden, NotFound, ValidationProblem
 from skyloom.schema.panel import CloudBackend, Provider, SubTenant, Tenant
 
-ProviderResult = Annotated[Provider | ValidationProblem | NotFound | Conflict, strawberry.union("ProviderResult")]
-TenantResult = Annotated[Tenant | ValidationProblem | NotFound | Conflict, strawberry.union("TenantResult")]
-SubTenantResult = Annotated[SubTenant | ValidationProblem | NotFound | Conflict, strawberry.union("SubTenantResult")]
+ProviderResult = Annotated[Provider | ValidationProblem | NotFound | Conflict | Forbidden, strawberry.union("ProviderResult")]
+TenantResult = Annotated[Tenant | ValidationProblem | NotFound | Conflict | Forbidden, strawberry.union("TenantResult")]
+SubTenantResult = Annotated[SubTenant | ValidationProblem | NotFound | Conflict | Forbidden, strawberry.union("SubTenantResult")]
 CloudBackendResult = Annotated[
-    CloudBackend | ValidationProblem | NotFound | Conflict, strawberry.union("CloudBackendResult")
+    CloudBackend | ValidationProblem | NotFound | Conflict | Forbidden, strawberry.union("CloudBackendResult")
 ]
-TenancyResult = Annotated[Tenancy | ValidationProblem | NotFound | Conflict, strawberry.union("TenancyResult")]
+TenancyResult = Annotated[Tenancy | ValidationProblem | NotFound | Conflict | Forbidden, strawberry.union("TenancyResult")]
 CompartmentResult = Annotated[
-    Compartment | ValidationProblem | NotFound | Conflict, strawberry.union("CompartmentResult")
+    Compartment | ValidationProblem | NotFound | Conflict | Forbidden, strawberry.union("CompartmentResult")
 ]

@@ -7,7 +7,7 @@ from typing import Annotated
 import strawberry
 
 from skyloom.schema.enums import Cloud, SemanticKind
-from skyloom.schema.errors import NotFound, ValidationProblem
+from skyloom.schema.errors import Forbidden, NotFound, ValidationProblem
 
 
 @strawberry.type(description="A cloud's word for a kind; `overridden` when the installation set its own.")
@@ -61,6 +61,6 @@ class SemanticTermInput:
     term: str
 
 
-SemanticMappingResult = Annotated[SemanticMapping | ValidationProblem | NotFound, strawberry.union("SemanticMappingResult")]
-CloudTermResult = Annotated[CloudTerm | ValidationProblem | NotFound, strawberry.union("CloudTermResult")]
-RemovedResult = Annotated[Removed | ValidationProblem | NotFound, strawberry.union("RemovedResult")]
+SemanticMappingResult = Annotated[SemanticMapping | ValidationProblem | NotFound | Forbidden, strawberry.union("SemanticMappingResult")]
+CloudTermResult = Annotated[CloudTerm | ValidationProblem | NotFound | Forbidden, strawberry.union("CloudTermResult")]
+RemovedResult = Annotated[Removed | ValidationProblem | NotFound | Forbidden, strawberry.union("RemovedResult")]

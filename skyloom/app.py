@@ -16,9 +16,15 @@ from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET
 
+from skyloom.auth_routes import AuthRoutes
+from skyloom.authn import Authenticate, Authenticator, Unauthenticated
 from skyloom.graph import audit
+from skyloom.graph.scope import ScopeReader
+from skyloom.policy.holder import PolicyHolder
 from skyloom.graph.changefeed import ChangeFeed
 from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.graph.reads import GraphReader
@@ -41,10 +47,22 @@ class SkyloomGraphQL(GraphQL):
             keep_alive_interval=15,
         )
         self.services: Services | None = None
+        self.authenticator: Authenticator | None = None
 
     async def get_context(self, request: Any, response: Any) -> Context:
         assert self.services is not None, "the app's lifespan has not started"
         return Context(self.services, request, response)
+
+    async def on_ws_connect(self, context: Context) -> Any:
+        """Authenticate a websocket from its connection_init payload; a bad credential closes it (4403)."""
+        assert self.authenticator is not None
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        try:
+            context.actor = await self.authenticator.websocket(params, dict(context.request.cookies))
+        except Unauthenticated as exc:
+            await self.authenticator.refused(exc, context.source, None, "graphql-ws")
+            raise ConnectionRejectionError({"code": exc.code}) from None
+        return UNSET
 
     def encode_json(self, data: object) -> str:
         # Text, not bytes: strawberry sends bytes as binary websocket frames, which
@@ -109,8 +127,14 @@ async def _too_large(send: Send, limit: int) -> None:
 
 def create_app(settings: Settings, database_url: str) -> ASGIApp:
     limits = settings.limits
+    # The policy is checked (compiled, its tests run) before anything is served: no working
+    # policy, no API.
+    policy = PolicyHolder(settings.policy_paths)
     graphql = SkyloomGraphQL(build_schema(limits), limits)
+    authenticator = Authenticator(lambda: graphql.services.db)
+    graphql.authenticator = authenticator
     webhooks = WebhookEndpoint(settings.pulumi_webhook_secret)
+    auth = AuthRoutes(lambda: graphql.services.db, settings)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -124,7 +148,9 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         calls, sealer = audit.GroupWriter(db), audit.Sealer(db)
         await calls.start()
         await sealer.start()
-        graphql.services = Services(db=db, reader=GraphReader(db), feed=feed, limits=limits, audit=calls)
+        graphql.services = Services(
+            db=db, reader=GraphReader(db), feed=feed, limits=limits, policy=policy, scopes=ScopeReader(db), audit=calls
+        )
         _tune_gc()
         webhooks.db = db
         worker = None
@@ -160,9 +186,10 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         routes=[
             Route("/", home),
             Route("/healthz", health),
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", Authenticate(graphql, authenticator), methods=["GET", "POST"]),
             Route("/webhooks/pulumi", webhooks.handle, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),
+            *auth.routes(),
         ],
         lifespan=lifespan,
     )

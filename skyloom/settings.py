@@ -17,6 +17,18 @@ def _int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be an integer, got {raw!r}") from None
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be true or false, got {raw!r}")
+
+
 @dataclass(frozen=True)
 class Limits:
     """GraphQL abuse limits, on by default (CONVENTIONS: configured in one place)."""
@@ -51,6 +63,15 @@ class Settings:
     pulumi_api_url: str | None = None
     pulumi_access_token: str | None = field(default=None, repr=False)
     limits: Limits = field(default_factory=Limits)
+    # Browser login: the URL browsers and identity providers reach us at (redirect URIs, SAML ACS
+    # and entity id; None: http://{host}:{port}), whether cookies are Secure, session lifetime.
+    public_url: str | None = None
+    cookie_secure: bool = True
+    session_hours: int = 8
+    # Polar policy files or directories (SKYLOOM_POLICY, colon-separated); None: the built-in policy.
+    policy_paths: tuple[str, ...] | None = None
+    # `serve --debug`: accept a FIDO2 security key (WebAuthn) as the provider tier's hardware proof.
+    debug: bool = False
 
     @property
     def uses_local_database(self) -> bool:
@@ -73,6 +94,11 @@ class Settings:
             pulumi_webhook_secret=os.environ.get("SKYLOOM_PULUMI_WEBHOOK_SECRET") or None,
             pulumi_api_url=os.environ.get("SKYLOOM_PULUMI_API_URL") or None,
             pulumi_access_token=os.environ.get("SKYLOOM_PULUMI_ACCESS_TOKEN") or None,
+            public_url=os.environ.get("SKYLOOM_PUBLIC_URL") or None,
+            cookie_secure=_bool("SKYLOOM_COOKIE_SECURE", True),
+            session_hours=_int("SKYLOOM_SESSION_HOURS", 8),
+            policy_paths=tuple(p for p in os.environ.get("SKYLOOM_POLICY", "").split(":") if p) or None,
+            debug=_bool("SKYLOOM_DEBUG", False),
         )
         values.update(overrides)
         return cls(**values)

@@ -36,6 +36,30 @@ class Pg:
     app_url: str  # the unprivileged role the API uses
 
 
+# The bearer token of the test session's root operator (a service account bound as
+# provider-operator at installation scope): what `Server` and `Subscriber` send unless told otherwise.
+ROOT: dict[str, str] = {}
+
+
+def make_token(app_url: str, name: str, bindings: list[tuple[str, str, str]]) -> tuple[str, str]:
+    """A service account with role bindings (role, scope kind, scope id): (its bearer token, its actor id)."""
+    from skyloom.graph import identity
+
+    async def make() -> tuple[str, str]:
+        db = Database(app_url, GRAPH, min_size=1, max_size=1)
+        await db.open()
+        try:
+            account = await identity.create_service_account(db, name, "system:tests")
+            for role, scope_kind, scope_id in bindings:
+                await identity.create_binding(db, "service", account.id, role, scope_kind, scope_id, "system:tests")
+            token, _ = await identity.create_api_token(db, account.id, f"{name} token", "system:tests")
+            return token, f"service:{account.id}"
+        finally:
+            await db.close()
+
+    return asyncio.run(make())
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings.from_env()
@@ -50,6 +74,7 @@ def pg(settings: Settings) -> Iterator[Pg]:
     admin = cluster.admin_url()
     ensure_database(admin, name, APP_ROLE)
     migrate(with_dbname(admin, name), GRAPH, APP_ROLE)
+    ROOT["token"], ROOT["actor"] = make_token(cluster.app_url(name), "test-root", [("provider-operator", "installation", "*")])
     yield Pg(name, with_dbname(admin, name), cluster.app_url(name))
     drop_database(admin, name)
 
@@ -80,7 +105,10 @@ class GraphQLError(AssertionError):
 class Server:
     """A real `skyloom serve` process on a loopback port."""
 
-    def __init__(self, database_url: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, database_url: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = (), token: str | None = None
+    ) -> None:
+        self.token = token if token is not None else ROOT.get("token")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
@@ -92,7 +120,8 @@ class Server:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self.http = httpx.Client(base_url=self.url, timeout=30, headers=headers)
         self.wait_healthy()
 
     def wait_healthy(self, timeout: float = 30) -> None:
@@ -150,14 +179,19 @@ def server(pg: Pg, demo_loaded: None) -> Iterator[Server]:
 class Subscriber:
     """The graphql-ws reference client (npm) in a node process, one JSON line per event."""
 
-    def __init__(self, ws_url: str, query: str, variables: dict[str, Any] | None = None, count: int = 1, timeout_ms: int = 20000) -> None:
+    def __init__(
+        self, ws_url: str, query: str, variables: dict[str, Any] | None = None, count: int = 1, timeout_ms: int = 20000,
+        token: str | None = None,
+    ) -> None:
         script = REPO / "tests" / "clients" / "subscribe.mjs"
+        token = token if token is not None else ROOT.get("token", "")
         self.proc = subprocess.Popen(
             ["node", str(script), ws_url, query, json.dumps(variables or {}), str(count), str(timeout_ms)],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             cwd=REPO,
+            env={**os.environ, "SKYLOOM_TOKEN": token},
         )
 
     def wait_connected(self) -> None:

@@ -22,7 +22,8 @@ from skyloom.graph.admin import drop_database, ensure_database, with_dbname
 from skyloom.graph.migrate import migrate
 from skyloom.graph.pool import Database
 from skyloom.ingest import reconcile, state
-from tests.conftest import GRAPH, REPO, Pg, Server, unique
+from tests.conftest import GRAPH, REPO, ROOT, Pg, Server, unique
+from tests.test_mutations import provider as make_provider
 
 STATE = REPO.parent / "shared" / "data" / "pulumi" / "stack-state" / "aws" / "aws-ec2-networking.json"
 
@@ -56,7 +57,7 @@ def test_a_query_is_audited_with_caller_request_id_source_and_outcome(pg: Pg, au
     assert r.status_code == 200 and r.headers["X-Request-ID"] == request_id
 
     [entry] = wait_sealed(pg, request_id)
-    assert (entry["type"], entry["priority"], entry["actor"], entry["outcome"]) == ("api.query", "info", "api:anonymous", "success")
+    assert (entry["type"], entry["priority"], entry["actor"], entry["outcome"]) == ("api.query", "info", ROOT["actor"], "success")
     assert entry["source"] == "127.0.0.1" and entry["target"] == "providers"
     assert entry["detail"] == {"operation": "query", "fields": ["providers"], "name": "Look"}
 
@@ -69,7 +70,7 @@ def test_a_request_id_that_is_not_sane_is_replaced(pg: Pg, audited: Server) -> N
 
 
 def test_a_mutation_and_the_changes_it_made_share_the_request_id_and_name_the_tenant(pg: Pg, audited: Server) -> None:
-    provider = audited.gql("{ providers { id } }")["providers"][0]["id"]
+    provider = make_provider(audited)["id"]   # its own: the demo hierarchy stays as other tests expect it
     request_id, name = unique("req"), unique("tenant")
     r = audited.http.post(
         "/graphql",

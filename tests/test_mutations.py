@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Server, unique
+from tests.conftest import ROOT, Server, unique
 
 RESULT = "__typename ... on Problem { code message } ... on ValidationProblem { field } ... on Conflict { field } ... on NotFound { id }"
 
@@ -149,7 +149,7 @@ def test_update_renames_and_keeps_history(server: Server) -> None:
     assert history[0]["node"]["before"] is None and history[0]["node"]["after"]["name"] == "before"
     assert history[1]["node"]["before"]["name"] == "before" and history[1]["node"]["after"]["name"] == "after"
     assert history[1]["node"]["changedFields"] == ["name", "tags"]
-    assert {h["node"]["actor"] for h in history} == {"api:anonymous"}
+    assert {h["node"]["actor"] for h in history} == {ROOT["actor"]}
 
 
 def test_update_of_unknown_id_is_not_found(server: Server) -> None:

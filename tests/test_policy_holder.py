@@ -55,7 +55,7 @@ def test_the_default_policy_passes_its_own_tests():
     report = check()
     assert report.ok is True
     assert (report.error, report.failures, report.warnings) == (None, (), ())
-    assert report.cases_run == 77
+    assert report.cases_run == 90
 
 
 def test_a_good_new_policy_replaces_the_old_one(tmp_path: Path):
@@ -70,7 +70,7 @@ def test_a_good_new_policy_replaces_the_old_one(tmp_path: Path):
     report = holder.reload([directory])
     # then it is served, and the old object still answers as before for requests that hold it
     assert report.ok is True
-    assert report.cases_run == 78
+    assert report.cases_run == 91
     assert holder.current is not old and holder.current is report.policy
     assert holder.current.allowed(PERSONAS["viewer"], "read", STACK, now=NOW) is False
     assert old.allowed(PERSONAS["viewer"], "read", STACK, now=NOW) is True
@@ -151,7 +151,7 @@ def test_the_holder_refuses_to_start_without_a_working_policy(tmp_path: Path):
 def test_cli_check_on_a_good_policy():
     result = CliRunner().invoke(policy_group, ["check", str(DEFAULT_POLICY_DIR)])
     assert result.exit_code == 0
-    assert "✓ 77 checks passed" in result.output
+    assert "✓ 90 checks passed" in result.output
 
 
 def test_cli_check_on_a_broken_file(tmp_path: Path):

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Pg, Server, unique
+from tests.conftest import ROOT, Pg, Server, unique
 from tests.test_mutations import backend, compartment, provider, tenancy
 
 CHANGES = """
@@ -47,7 +47,7 @@ def test_a_second_connection_receives_a_change_with_before_and_after(server: Ser
     assert created["operation"] == "CREATE" and created["kind"] == "Compartment" and created["id"] == comp["id"]
     assert created["before"] is None
     assert created["after"] == {"name": "live-one", "version": 1, "deleted": False, "tags": []}
-    assert created["tenancyId"] == tid and created["actor"] == "api:anonymous"
+    assert created["tenancyId"] == tid and created["actor"] == ROOT["actor"]
     assert updated["operation"] == "UPDATE" and updated["version"] == 2
     assert updated["before"] == {"name": "live-one", "version": 1, "tags": []}
     assert updated["after"] == {"name": "live-one", "version": 2, "deleted": False, "tags": [{"key": "env", "value": "dev"}]}

@@ -84,17 +84,17 @@ CREATE TABLE skyloom.role (
     name        text PRIMARY KEY CHECK (name ~ '^[a-z][a-z0-9-]{1,62}$'),
     scope_kinds text[] NOT NULL CHECK (
                     cardinality(scope_kinds) > 0
-                    AND scope_kinds <@ ARRAY['provider', 'tenant', 'subtenant', 'compartment']),
+                    AND scope_kinds <@ ARRAY['installation', 'provider', 'tenant', 'subtenant', 'compartment']),
     description text NOT NULL,
     builtin     boolean NOT NULL DEFAULT false
 );
 INSERT INTO skyloom.role (name, scope_kinds, description, builtin) VALUES
-    ('provider-operator', ARRAY['provider'], 'Runs the provider: every tenant, backend and setting (provider-tier actions need a hardware-key proof)', true),
+    ('provider-operator', ARRAY['installation', 'provider'], 'Runs the provider: every tenant, backend and setting (provider-tier actions need a hardware-key proof)', true),
     ('tenant-admin', ARRAY['tenant'], 'Administers one tenant, its sub-tenants, users, groups and bindings', true),
     ('subtenant-admin', ARRAY['subtenant'], 'Administers one sub-tenant and what it owns', true),
     ('editor', ARRAY['tenant', 'subtenant', 'compartment'], 'Changes configuration items within the scope', true),
     ('viewer', ARRAY['provider', 'tenant', 'subtenant', 'compartment'], 'Reads configuration items within the scope', true),
-    ('auditor', ARRAY['provider', 'tenant', 'subtenant', 'compartment'], 'Reads everything within the scope, including history and the audit trail; changes nothing', true);
+    ('auditor', ARRAY['installation', 'provider', 'tenant', 'subtenant', 'compartment'], 'Reads everything within the scope, including history and the audit trail; changes nothing', true);
 
 -- IdP group name -> role at a scope, applied at login as a binding on the synced group, so that
 -- losing the group at the IdP (deprovisioning) also takes the role away.
@@ -103,7 +103,7 @@ CREATE TABLE skyloom.group_role_mapping (
     idp_id     text NOT NULL REFERENCES skyloom.identity_provider (id),
     group_name text NOT NULL CHECK (group_name <> ''),
     role       text NOT NULL REFERENCES skyloom.role (name),
-    scope_kind text NOT NULL CHECK (scope_kind IN ('provider', 'tenant', 'subtenant', 'compartment')),
+    scope_kind text NOT NULL CHECK (scope_kind IN ('installation', 'provider', 'tenant', 'subtenant', 'compartment')),
     scope_id   text NOT NULL,
     created_by text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
@@ -119,7 +119,7 @@ CREATE TABLE skyloom.role_binding (
     subject_kind text NOT NULL CHECK (subject_kind IN ('user', 'group', 'service')),
     subject_id   uuid NOT NULL,
     role         text NOT NULL REFERENCES skyloom.role (name),
-    scope_kind   text NOT NULL CHECK (scope_kind IN ('provider', 'tenant', 'subtenant', 'compartment')),
+    scope_kind   text NOT NULL CHECK (scope_kind IN ('installation', 'provider', 'tenant', 'subtenant', 'compartment')),
     scope_id     text NOT NULL,
     mapping_id   uuid REFERENCES skyloom.group_role_mapping (id),   -- set when a group mapping made it
     created_by   text NOT NULL,

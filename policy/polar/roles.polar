@@ -20,22 +20,26 @@ role_tier("auditor", 1);
 tier_at_least(role: String, minimum: Integer) if role_tier(role, tier) and tier >= minimum;
 
 # Where each role may be bound. A binding anywhere else grants nothing.
-bindable("provider-operator", "provider");
+bindable("provider-operator", scope: String) if scope in ["installation", "provider"];
 bindable("tenant-admin", "tenant");
 bindable("subtenant-admin", "subtenant");
 bindable("editor", scope: String) if scope in ["tenant", "subtenant", "compartment"];
 bindable("viewer", scope: String) if scope in ["tenant", "subtenant", "compartment"];
-bindable("auditor", scope: String) if scope in ["provider", "tenant", "subtenant", "compartment"];
+bindable("auditor", scope: String) if scope in ["installation", "provider", "tenant", "subtenant", "compartment"];
 
 # A compartment binding reaches only the CIs inside the compartment (never the tenancy that
 # holds it, never panel or configuration objects); the other scopes reach every kind.
 reaches("compartment", kind: String) if kind_family(kind, "ci") and kind != "Tenancy";
-reaches(scope: String, kind: String) if scope in ["provider", "tenant", "subtenant"] and kind_family(kind, _);
+reaches(scope: String, kind: String) if scope in ["installation", "provider", "tenant", "subtenant"] and kind_family(kind, _);
 
 grants(role: String, action: String, kind: String, scope_kind: String) if
     bindable(role, scope_kind) and
     reaches(scope_kind, kind) and
     may(role, action, kind);
+
+# Creating and deleting providers reaches past any one provider: only an installation binding
+# (the root group's, scope id "*") covers a provider that does not exist yet.
+grants("provider-operator", action: String, "Provider", "installation") if action in ["create", "delete"];
 
 # --- provider operator: runs the installation --------------------------------------------------
 may("provider-operator", action: String, kind: String) if kind_family(kind, "ci") and crud(action);

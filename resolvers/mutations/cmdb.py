@@ -15,9 +15,9 @@ from skyloom.graph.records import ci_properties
 from skyloom.graph.store import DuplicateName
 from skyloom.resolvers import validation
 from skyloom.resolvers.context import Context
-from skyloom.resolvers.mutations.kit import Refused, live_vertex, parse_id, refuse_if_live
+from skyloom.resolvers.mutations.kit import Refused, guard, guard_view, live_vertex, parse_id, refuse_if_live
 from skyloom.schema.cmdb import Compartment, Tenancy
-from skyloom.schema.errors import duplicate, invalid, not_found
+from skyloom.schema.errors import duplicate, invalid
 from skyloom.schema.inputs import CompartmentCreateInput, CompartmentUpdateInput, TenancyCreateInput, TenancyUpdateInput
 
 
@@ -49,6 +49,9 @@ async def tenancy_create(ctx: Context, data: TenancyCreateInput):
                     raise Refused(invalid("ownerId", "a sub-tenancy needs the tenant or sub-tenant that owns it"))
             if data.owner_id is not None:
                 owner = await live_vertex(w, "ownerId", data.owner_id, ("Tenant", "SubTenant"), "tenant or sub-tenant")
+                await guard(ctx, "read", owner, "tenant or sub-tenant")
+            await guard(ctx, "read", parent, "cloud backend or root tenancy")
+            await guard_view(ctx, "create", await ctx.access.prospective("Tenancy", parent, owner))
             provider = parent.props["cloud"] if parent.label == "CloudBackend" else parent.props["provider"]
             props = ci_properties("Tenancy", data.name, provider, data.region, tags)
             props.update(
@@ -74,6 +77,7 @@ async def tenancy_update(ctx: Context, data: TenancyUpdateInput):
         uid = parse_id("id", data.id)
         async with ctx.writing() as w:
             current = await live_vertex(w, "id", uid, ("Tenancy",), "tenancy")
+            await guard(ctx, "update", current, "tenancy")
             changes: dict[str, Any] = {}
             if data.name is not None:
                 changes["name"] = data.name
@@ -83,6 +87,10 @@ async def tenancy_update(ctx: Context, data: TenancyUpdateInput):
                 if current.props.get("isRoot"):
                     raise Refused(invalid("ownerId", "a root tenancy belongs to the provider, not to a tenant"))
                 owner = await live_vertex(w, "ownerId", data.owner_id, ("Tenant", "SubTenant"), "tenant or sub-tenant")
+                # A move is a create at the destination: the new owner's side must allow it too.
+                await guard(ctx, "read", owner, "tenant or sub-tenant")
+                parent = await w.find_for_update(current.props["parentUid"])
+                await guard_view(ctx, "create", await ctx.access.prospective("Tenancy", parent, owner))
                 old_owner = current.props.get("ownerUid")
                 if old_owner != owner.uid:
                     if old_owner:
@@ -103,6 +111,7 @@ async def tenancy_delete(ctx: Context, node_id: Any):
     try:
         async with ctx.writing() as w:
             vertex = await live_vertex(w, "id", node_id, ("Tenancy",), "tenancy")
+            await guard(ctx, "delete", vertex, "tenancy")
             await refuse_if_live(
                 w,
                 [
@@ -122,6 +131,8 @@ async def compartment_create(ctx: Context, data: CompartmentCreateInput):
         tags = _checked(data.name, data.region, data.tags)
         async with ctx.writing() as w:
             parent = await live_vertex(w, "parentId", data.parent_id, ("Tenancy", "Compartment"), "tenancy or compartment")
+            await guard(ctx, "read", parent, "tenancy or compartment")
+            await guard_view(ctx, "create", await ctx.access.prospective("Compartment", parent))
             in_tenancy = parent.label == "Tenancy"
             props = ci_properties("Compartment", data.name, parent.props["provider"], data.region, tags)
             props.update(
@@ -148,9 +159,9 @@ async def compartment_update(ctx: Context, data: CompartmentUpdateInput):
         if tags is not None:
             changes["tags"] = tags
         async with ctx.writing() as w:
+            current = await live_vertex(w, "id", uid, ("Compartment",), "compartment")
+            await guard(ctx, "update", current, "compartment")
             vertex = await w.update("Compartment", uid, changes)
-            if vertex is None or vertex.props.get("deleted"):
-                raise Refused(not_found(uid, "compartment"))
     except Refused as refused:
         return refused.problem
     except DuplicateName:
@@ -162,6 +173,7 @@ async def compartment_delete(ctx: Context, node_id: Any):
     try:
         async with ctx.writing() as w:
             vertex = await live_vertex(w, "id", node_id, ("Compartment",), "compartment")
+            await guard(ctx, "delete", vertex, "compartment")
             await refuse_if_live(w, [(None, {"compartmentUid": vertex.uid}, "compartments or configuration items")])
             vertex = await w.soft_delete("Compartment", vertex.uid)
     except Refused as refused:

@@ -7,15 +7,34 @@ from typing import Any
 
 from skyloom.graph.records import Vertex
 from skyloom.graph.store import GraphWriter
-from skyloom.schema.errors import Conflict, NotFound, ValidationProblem, conflict, invalid, not_found
+from skyloom.schema.errors import Conflict, Forbidden, NotFound, ValidationProblem, conflict, forbidden, invalid, not_found
 
 
 class Refused(Exception):
     """Raised inside a write transaction to roll it back and answer with a typed problem."""
 
-    def __init__(self, problem: NotFound | ValidationProblem | Conflict) -> None:
+    def __init__(self, problem: NotFound | ValidationProblem | Conflict | Forbidden) -> None:
         super().__init__(problem.message)
         self.problem = problem
+
+
+async def guard(ctx: Any, action: str, vertex: Vertex, what: str) -> None:
+    """Refuse `action` on an existing vertex: NotFound when the caller may not even see it (so a
+    refusal says nothing about what exists elsewhere), Forbidden when it may look but not touch."""
+    access = ctx.access
+    view = await access.view(vertex)
+    if not access.filter("read", vertex.label).matches(view):
+        ctx.denied = True
+        raise Refused(not_found(vertex.uid, what))
+    await guard_view(ctx, action, view)
+
+
+async def guard_view(ctx: Any, action: str, view: Any) -> None:
+    """Refuse `action` on a policy view (an existing object's, or the one a create would make)."""
+    decision = await ctx.access.decide(action, view)
+    if not decision.allowed:
+        ctx.denied = True
+        raise Refused(forbidden(action, view.kind, decision.needs_proof))
 
 
 def parse_id(field: str, value: Any) -> str:

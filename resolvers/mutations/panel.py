@@ -9,8 +9,8 @@ from skyloom.graph import labels
 from skyloom.graph.store import DuplicateName
 from skyloom.resolvers import validation
 from skyloom.resolvers.context import Context, to_node
-from skyloom.resolvers.mutations.kit import Refused, live_vertex, parse_id, refuse_if_live
-from skyloom.schema.errors import duplicate, not_found
+from skyloom.resolvers.mutations.kit import Refused, guard, guard_view, live_vertex, parse_id, refuse_if_live
+from skyloom.schema.errors import duplicate
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ async def create(ctx: Context, kind: PanelKind, parent_id: Any, name: str, displ
             if kind.parent_label:
                 field = {"Provider": "providerId", "Tenant": "tenantId"}[kind.parent_label]
                 parent = await live_vertex(w, field, parent_id, (kind.parent_label,), kind.parent_label.lower())
+                await guard(ctx, "read", parent, kind.parent_label.lower())
+            await guard_view(ctx, "create", await ctx.access.prospective(kind.label, parent))
             props = {"name": name, "displayName": display or name, "parentUid": parent.uid if parent else None, **extra}
             vertex = await w.create(kind.label, props)
             if parent:
@@ -62,9 +64,9 @@ async def update(ctx: Context, kind: PanelKind, node_id: Any, name: str | None, 
         uid = parse_id("id", node_id)
         changes = {k: v for k, v in (("name", name), ("displayName", display)) if v is not None}
         async with ctx.writing() as w:
+            current = await live_vertex(w, "id", uid, (kind.label,), kind.what)
+            await guard(ctx, "update", current, kind.what)
             vertex = await w.update(kind.label, uid, changes)
-            if vertex is None or vertex.props.get("deleted"):
-                raise Refused(not_found(uid, kind.what))
     except Refused as refused:
         return refused.problem
     except DuplicateName:
@@ -77,6 +79,7 @@ async def delete(ctx: Context, kind: PanelKind, node_id: Any):
     try:
         async with ctx.writing() as w:
             vertex = await live_vertex(w, "id", node_id, (kind.label,), kind.what)
+            await guard(ctx, "delete", vertex, kind.what)
             await refuse_if_live(w, [(label, {prop: vertex.uid}, what) for label, prop, what in kind.dependents])
             vertex = await w.soft_delete(kind.label, vertex.uid)
     except Refused as refused:

@@ -12,9 +12,12 @@ const [url, query, variablesJson = "{}", countArg = "1", timeoutArg = "20000"] =
 const wanted = Number(countArg);
 const out = (obj) => process.stdout.write(JSON.stringify({ ...obj, t: Date.now() }) + "\n");
 
+// The bearer token (if any) goes in connection_init, as Skyloom expects from API clients.
+const token = process.env.SKYLOOM_TOKEN;
 const client = createClient({
   url,
   webSocketImpl: WebSocket,
+  connectionParams: token ? { authorization: `Bearer ${token}` } : {},
   lazy: false,
   retryAttempts: 0,
   on: { connected: () => out({ event: "connected" }) },
