@@ -194,3 +194,16 @@ async def remove_member(db: Database, group_id: UUID, user_id: UUID, removed_by:
             (removed_by, group_id, user_id),
         )
         return cur.rowcount == 1
+
+
+async def find_service_account(db: Database, name: str) -> User | None:
+    """The enabled service account with this display name (the oldest, if several): how the CLI's
+    bootstrap finds the root operator it made before instead of making another."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            f"SELECT {USER_COLUMNS} FROM skyloom.identity_user WHERE kind = 'service' AND display_name = %s "
+            "AND disabled_at IS NULL ORDER BY created_at LIMIT 1",
+            (name,),
+        )
+        row = await cur.fetchone()
+    return User(*row) if row else None

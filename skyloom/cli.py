@@ -11,6 +11,7 @@ import click
 
 from skyloom import runtime
 from skyloom.graph.pool import Database, DatabaseUnavailable
+from skyloom.access_cli import access
 from skyloom.audit_cli import audit_group
 from skyloom.ingest_cli import ingest
 from skyloom.policy_cli import policy
@@ -72,7 +73,26 @@ def up(settings: Settings, host: str | None, port: int | None, no_demo: bool) ->
         url = _prepare(settings)
         if not no_demo:
             _load_demo(settings, url)
+        token = _operator_token(settings, url)
+    console.print(
+        "Sign in to GraphiQL with the request header (a new token each start, valid one day):\n"
+        f'  {{"Authorization": "Bearer {token}"}}'
+    )
     _serve(settings, url, host or settings.host, port or settings.port)
+
+
+def _operator_token(settings: Settings, url: str) -> str:
+    from skyloom.access_cli import root_token
+
+    async def run() -> str:
+        database = Database(url, settings.graph_name, min_size=1, max_size=1)
+        await database.open()
+        try:
+            return (await root_token(database, "root-operator", days=1))[0]
+        finally:
+            await database.close()
+
+    return asyncio.run(run())
 
 
 @main.command()
@@ -178,6 +198,7 @@ def schema_sdl() -> None:
 
 main.add_command(ingest)
 main.add_command(audit_group, "audit")
+main.add_command(access)
 main.add_command(proof)
 main.add_command(policy)
 
