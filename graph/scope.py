@@ -10,6 +10,7 @@ number of CIs, and both matched by the expression indexes every CI label carries
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any
 
 from skyloom.graph.pool import Database
@@ -51,6 +52,7 @@ class SqlPart:
     `compartment_tenancies`; then every tag / field test must hold."""
 
     tenancies: frozenset[str] = frozenset()
+    all_tenancies: bool = False    # every tenancy there is: test only that the CI has one
     compartments: frozenset[str] = frozenset()
     compartment_tenancies: frozenset[str] | None = None   # None: any tenancy
     tags_equal: tuple[tuple[str, str], ...] = ()
@@ -84,7 +86,9 @@ def scope_sql(scope: SqlScope, label: str, params: list[Any]) -> str:
     alternatives = []
     for part in scope.parts:
         places = []
-        if part.tenancies:
+        if part.all_tenancies:
+            places.append(f"(properties ->> '{own}'::text) IS NOT NULL")
+        elif part.tenancies:
             places.append(f"(properties ->> '{own}'::text) = ANY(%s)")
             params.append(sorted(part.tenancies))
         if part.compartments and label != "Tenancy":
@@ -115,13 +119,36 @@ def scope_sql(scope: SqlScope, label: str, params: list[Any]) -> str:
 
 
 class ScopeReader:
-    """The lookups access control needs, each one statement."""
+    """The lookups access control needs, each one statement.
 
-    def __init__(self, db: Database) -> None:
+    The panel's shape (`hierarchy`) changes rarely and is read by nearly every request, so it is
+    kept per process and dropped whenever a tenancy or a panel object changes: at once for this
+    process's own writes (`invalidate`), within milliseconds for other replicas' (the app's change
+    feed watcher calls `invalidate`), and after `max_age` seconds at the latest.
+    """
+
+    def __init__(self, db: Database, max_age: float = 30.0) -> None:
         self.db = db
         self.graph = db.graph
+        self.max_age = max_age
+        self._cached: tuple[float, int, Hierarchy] | None = None
+        self._generation = 0
+
+    def invalidate(self) -> None:
+        self._generation += 1
+        self._cached = None
 
     async def hierarchy(self) -> Hierarchy:
+        cached = self._cached
+        if cached is not None and cached[1] == self._generation and monotonic() - cached[0] < self.max_age:
+            return cached[2]
+        generation = self._generation
+        found = await self._read_hierarchy()
+        if generation == self._generation:   # nothing changed while we read: worth keeping
+            self._cached = (monotonic(), generation, found)
+        return found
+
+    async def _read_hierarchy(self) -> Hierarchy:
         """The panel's shape in one round trip: every tenancy's placement, and which provider each
         backend and tenant belongs to, which tenant each sub-tenant (hundreds of rows, not millions)."""
         g = self.graph

@@ -11,8 +11,9 @@ import re
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from strawberry.dataloader import DataLoader
@@ -23,7 +24,7 @@ from skyloom.graph.scope import ScopeReader
 from skyloom.graph.store import GraphWriter, writing
 from skyloom.policy.actor import ANONYMOUS, Actor
 from skyloom.policy.holder import PolicyHolder
-from skyloom.resolvers.access import Access
+from skyloom.resolvers.access import Access, FilterCache
 from skyloom.graph.changefeed import ChangeFeed
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import MAX_IMPACT_NODES, CiQuery, GraphReader, Page
@@ -74,6 +75,7 @@ class Services:
     policy: PolicyHolder
     scopes: ScopeReader
     audit: GroupWriter | None = None
+    filters: FilterCache = field(default_factory=FilterCache)
 
 
 _PANEL_TYPES = {"Provider": Provider, "CloudBackend": CloudBackend, "Tenant": Tenant, "SubTenant": SubTenant, "Stack": Stack}
@@ -188,15 +190,22 @@ class Context:
     @property
     def access(self) -> Access:
         if self._access is None or self._access.actor is not self.actor:
-            self._access = Access(self.services.policy.current, self.services.scopes, self.actor)
+            self._access = Access(self.services.policy.current, self.services.scopes, self.actor, self.services.filters)
         return self._access
 
-    def writing(self) -> AbstractAsyncContextManager[GraphWriter]:
-        """A write transaction whose changes are audited as this request's (and its impersonator's)."""
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[GraphWriter]:
+        """A write transaction whose changes are audited as this request's (and its impersonator's).
+        The panel's shape may have changed: this process forgets it at once (no stale scopes for
+        the caller's next request)."""
         cause: dict[str, Any] = {"source": "api"}
         if self.actor.impersonator is not None:
             cause["impersonator"] = self.actor.impersonator.id
-        return writing(self.services.db, self.actor.id, cause=cause, request_id=self.request_id)
+        try:
+            async with writing(self.services.db, self.actor.id, cause=cause, request_id=self.request_id) as w:
+                yield w
+        finally:
+            self.services.scopes.invalidate()
 
     to_node = staticmethod(to_node)
 

@@ -3,6 +3,7 @@ that owns the connection pool and the change-feed listener."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -25,7 +26,7 @@ from skyloom.authn import Authenticate, Authenticator, Unauthenticated
 from skyloom.graph import audit
 from skyloom.graph.scope import ScopeReader
 from skyloom.policy.holder import PolicyHolder
-from skyloom.graph.changefeed import ChangeFeed
+from skyloom.graph.changefeed import ChangeFeed, SubscriberOverflow
 from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.graph.reads import GraphReader
 from skyloom.resolvers.context import Context, Services
@@ -125,6 +126,20 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def _watch_hierarchy(feed: ChangeFeed, scopes: ScopeReader) -> None:
+    """Forget the cached panel shape whenever any replica changes a tenancy or a panel object."""
+    while True:
+        sub = feed.subscribe(("tenancy", "panel"), 10_000)
+        try:
+            while True:
+                await sub.next()
+                scopes.invalidate()
+        except SubscriberOverflow:
+            scopes.invalidate()
+        finally:
+            feed.unsubscribe(sub)
+
+
 def create_app(settings: Settings, database_url: str) -> ASGIApp:
     limits = settings.limits
     # The policy is checked (compiled, its tests run) before anything is served: no working
@@ -153,6 +168,7 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         )
         _tune_gc()
         webhooks.db = db
+        watcher = asyncio.create_task(_watch_hierarchy(feed, graphql.services.scopes), name="hierarchy-watch")
         worker = None
         if settings.pulumi_webhook_secret:
             cloud = CloudSettings(settings.pulumi_api_url, settings.pulumi_access_token)
@@ -163,6 +179,7 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         finally:
             if worker is not None:
                 await worker.stop()
+            watcher.cancel()
             await calls.stop()
             await sealer.stop()
             await feed.stop()

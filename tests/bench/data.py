@@ -54,6 +54,8 @@ class Estate:
     blocks: list[str] = field(default_factory=list)  # uids of complete ~5k-CI block compartments
     cores: list[str] = field(default_factory=list)  # core network of each complete block (impact roots)
     resources: list[str] = field(default_factory=list)  # a sample of resource uids (node lookups)
+    tenants: list[str] = field(default_factory=list)  # client tenant uids
+    owners: dict[str, str] = field(default_factory=dict)  # client tenancy uid -> owning tenant uid
 
 
 class _Builder:
@@ -103,6 +105,7 @@ def generate(ci_target: int, seed: int = 7) -> Estate:
         tenant = b.vertex("Tenant", {"name": f"client-{i}", "displayName": f"Client {i}", "parentUid": provider})
         b.edge(labels.CONTAINS, provider, tenant)
         tenants.append(tenant)
+    b.estate.tenants = tenants
     tenancies = []
     for i in range(tenancy_count):
         root, backend, cloud, regions = roots[i % len(roots)]
@@ -117,6 +120,7 @@ def generate(ci_target: int, seed: int = 7) -> Estate:
         b.edge(labels.OWNS, owner, tenancy)
         tenancies.append((tenancy, cloud, region))
         b.estate.tenancies.append(tenancy)
+        b.estate.owners[tenancy] = owner
     block = 0
     while b.estate.ci_count < ci_target:
         _block(b, block, *tenancies[block % len(tenancies)], ci_target)

@@ -40,7 +40,8 @@ from skyloom.graph.records import now_iso
 from skyloom.graph.store import writing
 from skyloom.settings import Settings
 from tests.bench import data, queries
-from tests.conftest import Server
+from tests.bench.auth import bench_authorization
+from tests.conftest import Server, make_token
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -361,8 +362,14 @@ def bench_size(settings: Settings, size: int, args: argparse.Namespace) -> Repor
         )
         bench_load(db, estate, report)
         say(f"starting `skyloom serve --workers {args.workers}`")
-        server = Server(db.app_url, args=("--workers", str(args.workers)))
+        # The installation's root operator: reads see the whole estate, as the SQL baselines do.
+        root, _ = make_token(db.app_url, "bench-root", [("provider-operator", "installation", "*")])
+        server = Server(db.app_url, args=("--workers", str(args.workers)), token=root)
         bench_reads(server, db, estate, report, args.iterations, args.explain)
+        for figure, scoped, unscoped in bench_authorization(db.app_url, estate, args.iterations, args.workers, say, percentile):
+            row = Row(f"{figure} p50 (authorised vs no policy)", scoped, "ms", unscoped, "<= 1.5x without policy")
+            row.met = row.ratio <= 1.5
+            report.rows.append(row)
         if args.subscribers:
             asyncio.run(bench_subscriptions(server, db, estate, report, args.subscribers, args.rounds))
     finally:
