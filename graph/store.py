@@ -87,6 +87,14 @@ class GraphWriter:
         )
         return [Vertex(gid, self.label_of(gid), props) for gid, props in await cur.fetchall()]
 
+    async def count_live(self, label: str, match: dict[str, Any]) -> int:
+        """How many live vertices of `label` contain `match` (quotas), counted inside this transaction."""
+        cur = await self.conn.execute(
+            f"SELECT count(*) FROM {table(self.graph, label)} WHERE properties @> %s", (Agtype({**match, "deleted": False}),)
+        )
+        (found,) = await cur.fetchone()
+        return found
+
     async def has_live(self, label: str | None, match: dict[str, Any]) -> bool:
         """Is there a live vertex (of `label`, or of any label) whose properties contain `match`?"""
         source = table(self.graph, label) if label else vertex_parent(self.graph)

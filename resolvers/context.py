@@ -23,6 +23,7 @@ from skyloom.graph.audit import GroupWriter
 from skyloom.graph.scope import ScopeReader
 from skyloom.graph.store import GraphWriter, writing
 from skyloom.policy.actor import ANONYMOUS, Actor
+from skyloom.policy.admission import Admission
 from skyloom.policy.holder import PolicyHolder
 from skyloom.resolvers.access import Access, FilterCache
 from skyloom.graph.changefeed import ChangeFeed
@@ -47,7 +48,7 @@ from skyloom.schema.common import PageInfo
 from skyloom.schema.enums import ChangeOperation, Direction, RelationType
 from skyloom.schema.errors import PublicError
 from skyloom.schema.panel import CloudBackend, Node, Provider, Stack, SubTenant, Tenant
-from skyloom.settings import Limits
+from skyloom.settings import Limits, Settings
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -75,7 +76,9 @@ class Services:
     policy: PolicyHolder
     scopes: ScopeReader
     audit: GroupWriter | None = None
+    settings: Settings | None = None   # the process's settings (--debug, the public URL for WebAuthn)
     filters: FilterCache = field(default_factory=FilterCache)
+    admission: Admission = field(default_factory=Admission.load)
 
 
 _PANEL_TYPES = {"Provider": Provider, "CloudBackend": CloudBackend, "Tenant": Tenant, "SubTenant": SubTenant, "Stack": Stack}

@@ -25,6 +25,7 @@ from skyloom.auth_routes import AuthRoutes
 from skyloom.authn import Authenticate, Authenticator, Unauthenticated
 from skyloom.graph import audit
 from skyloom.graph.scope import ScopeReader
+from skyloom.policy.admission import Admission
 from skyloom.policy.holder import PolicyHolder
 from skyloom.graph.changefeed import ChangeFeed, SubscriberOverflow
 from skyloom.graph.pool import Database, DatabaseUnavailable
@@ -145,6 +146,7 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
     # The policy is checked (compiled, its tests run) before anything is served: no working
     # policy, no API.
     policy = PolicyHolder(settings.policy_paths)
+    admission = Admission.load(settings.admission_path)
     graphql = SkyloomGraphQL(build_schema(limits), limits)
     authenticator = Authenticator(lambda: graphql.services.db)
     graphql.authenticator = authenticator
@@ -164,7 +166,8 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         await calls.start()
         await sealer.start()
         graphql.services = Services(
-            db=db, reader=GraphReader(db), feed=feed, limits=limits, policy=policy, scopes=ScopeReader(db), audit=calls
+            db=db, reader=GraphReader(db), feed=feed, limits=limits, policy=policy, scopes=ScopeReader(db), audit=calls,
+            settings=settings, admission=admission,
         )
         _tune_gc()
         webhooks.db = db

@@ -70,6 +70,8 @@ class Settings:
     session_hours: int = 8
     # Polar policy files or directories (SKYLOOM_POLICY, colon-separated); None: the built-in policy.
     policy_paths: tuple[str, ...] | None = None
+    # Admission rules for mutations (SKYLOOM_ADMISSION, a JSON file); None: policy/admission.json.
+    admission_path: str | None = None
     # `serve --debug`: accept a FIDO2 security key (WebAuthn) as the provider tier's hardware proof.
     debug: bool = False
 
@@ -98,6 +100,7 @@ class Settings:
             cookie_secure=_bool("SKYLOOM_COOKIE_SECURE", True),
             session_hours=_int("SKYLOOM_SESSION_HOURS", 8),
             policy_paths=tuple(p for p in os.environ.get("SKYLOOM_POLICY", "").split(":") if p) or None,
+            admission_path=os.environ.get("SKYLOOM_ADMISSION") or None,
             debug=_bool("SKYLOOM_DEBUG", False),
         )
         values.update(overrides)

@@ -304,3 +304,36 @@ def test_restricted_cis_need_a_second_factor_and_sessions_need_csrf(server: Serv
                    headers={"X-CSRF-Token": strong_csrf}, timeout=30)
     assert r.json()["data"]["compartmentUpdate"]["__typename"] == "Compartment"
     data(server, world.tokens["tenant_admin"], UPDATE, {"i": {"id": world.ids["c1a"], "name": world.name("c1a")}})
+
+
+def test_admission_refuses_a_bad_name_and_an_unknown_tag_value_and_keeps_quotas(server: Server, world: World) -> None:
+    create = f"mutation($i: CompartmentCreateInput!) {{ compartmentCreate(input: $i) {{ {RESULT} }} }}"
+    bad_tag = data(server, world.tokens["tenant_admin"], create, {"i": {
+        "parentId": world.ids["ty1"], "name": f"{world.prefix}-tagged", "tags": [{"key": "environment", "value": "prod"}]}})
+    assert bad_tag["compartmentCreate"] == {"__typename": "ValidationProblem", "code": "TAG_VALUE_INVALID",
+                                            "message": bad_tag["compartmentCreate"]["message"], "field": "tags"}
+    tenant_name = f'mutation($p: ID!) {{ tenantCreate(input: {{providerId: $p, name: "x"}}) {{ {RESULT} }} }}'
+    assert server.gql(tenant_name, {"p": world.ids["p"]})["tenantCreate"]["code"] in ("INVALID_INPUT", "NAME_INVALID")
+    assert names(server, world, world.tokens["operator"]) >= {"c1"} and "tagged" not in names(server, world, world.tokens["operator"])
+
+
+def test_a_quota_from_the_admission_rules_refuses_the_next_create(pg: Pg, world: World, tmp_path: Any) -> None:
+    import json
+
+    from skyloom.policy.admission import DEFAULT_RULES
+
+    rules = json.loads(open(DEFAULT_RULES).read())
+    rules["validate"] = [s for s in rules["validate"] if s["step"] != "quota"] + [
+        {"step": "quota", "kinds": ["Compartment"], "per": "tenancy_id", "max": 2}]
+    (tmp_path / "admission.json").write_text(json.dumps(rules))
+    limited = Server(pg.app_url, {"SKYLOOM_ADMISSION": str(tmp_path / "admission.json")})
+    try:
+        tenancy_id = tenancy(limited, world.ids["root"], owner_id=world.ids["s2"], name=f"{world.prefix}-quota")["id"]
+        made = [compartment(limited, tenancy_id, name=f"{world.prefix}-q{i}")["__typename"] for i in range(2)]
+        third = compartment(limited, tenancy_id, name=f"{world.prefix}-q3")
+        assert made == ["Compartment", "Compartment"]
+        assert (third["__typename"], third["code"], third["field"]) == ("ValidationProblem", "QUOTA_EXCEEDED", "tenancyId")
+        tree = limited.gql("query($t: ID!) { compartmentTree(tenancyId: $t) { compartment { name } } }", {"t": tenancy_id})
+        assert len(tree["compartmentTree"]) == 2
+    finally:
+        limited.stop()

@@ -64,7 +64,8 @@ def test_full_hierarchy_can_be_built(server: Server) -> None:
     top = compartment(server, client["id"], tags=[{"key": "env", "value": "prod"}])
     nested = compartment(server, top["id"])
     assert nested["parent"] == {"id": top["id"]} and nested["tenancy"] == {"id": client["id"]}
-    assert top["tags"] == [{"key": "env", "value": "prod"}]
+    # Admission's mutating step marks what the panel creates (policy/admission.json).
+    assert top["tags"] == [{"key": "env", "value": "prod"}, {"key": "managed-by", "value": "skyloom"}]
     owned = server.gql("query($id: ID!) { subTenant(id: $id) { tenancies { id parentTenancy { id } cloudBackend { id } } } }", {"id": sub["id"]})
     assert owned["subTenant"]["tenancies"] == [{"id": client["id"], "parentTenancy": {"id": root["id"]}, "cloudBackend": None}]
 
@@ -139,7 +140,7 @@ def test_update_renames_and_keeps_history(server: Server) -> None:
         f"mutation($i: CompartmentUpdateInput!) {{ compartmentUpdate(input: $i) {{ {RESULT} ... on Compartment {{ name version tags {{ key value }} }} }} }}",
         {"i": {"id": comp["id"], "name": "after", "tags": [{"key": "owner", "value": "ops"}]}},
     )["compartmentUpdate"]
-    assert updated == {"__typename": "Compartment", "name": "after", "version": 2, "tags": [{"key": "owner", "value": "ops"}]}
+    assert updated == {"__typename": "Compartment", "name": "after", "version": 2, "tags": [{"key": "managed-by", "value": "skyloom"}, {"key": "owner", "value": "ops"}]}
     history = server.gql(
         "query($id: ID!) { ci(id: $id) { history { edges { node { version operation actor changedFields before after } } } } }",
         {"id": comp["id"]},

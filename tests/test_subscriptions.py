@@ -46,11 +46,11 @@ def test_a_second_connection_receives_a_change_with_before_and_after(server: Ser
     created, updated = events(lines)
     assert created["operation"] == "CREATE" and created["kind"] == "Compartment" and created["id"] == comp["id"]
     assert created["before"] is None
-    assert created["after"] == {"name": "live-one", "version": 1, "deleted": False, "tags": []}
+    assert created["after"] == {"name": "live-one", "version": 1, "deleted": False, "tags": [{"key": "managed-by", "value": "skyloom"}]}
     assert created["tenancyId"] == tid and created["actor"] == ROOT["actor"]
     assert updated["operation"] == "UPDATE" and updated["version"] == 2
-    assert updated["before"] == {"name": "live-one", "version": 1, "tags": []}
-    assert updated["after"] == {"name": "live-one", "version": 2, "deleted": False, "tags": [{"key": "env", "value": "dev"}]}
+    assert updated["before"] == {"name": "live-one", "version": 1, "tags": [{"key": "managed-by", "value": "skyloom"}]}
+    assert updated["after"] == {"name": "live-one", "version": 2, "deleted": False, "tags": [{"key": "env", "value": "dev"}, {"key": "managed-by", "value": "skyloom"}]}
     assert int(updated["eventId"]) > int(created["eventId"])
 
 

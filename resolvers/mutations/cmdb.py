@@ -15,7 +15,7 @@ from skyloom.graph.records import ci_properties
 from skyloom.graph.store import DuplicateName
 from skyloom.resolvers import validation
 from skyloom.resolvers.context import Context
-from skyloom.resolvers.mutations.kit import Refused, guard, guard_view, live_vertex, parse_id, refuse_if_live
+from skyloom.resolvers.mutations.kit import Refused, admit, guard, guard_view, live_vertex, parse_id, refuse_if_live
 from skyloom.schema.cmdb import Compartment, Tenancy
 from skyloom.schema.errors import duplicate, invalid
 from skyloom.schema.inputs import CompartmentCreateInput, CompartmentUpdateInput, TenancyCreateInput, TenancyUpdateInput
@@ -53,7 +53,8 @@ async def tenancy_create(ctx: Context, data: TenancyCreateInput):
             await guard(ctx, "read", parent, "cloud backend or root tenancy")
             await guard_view(ctx, "create", await ctx.access.prospective("Tenancy", parent, owner))
             provider = parent.props["cloud"] if parent.label == "CloudBackend" else parent.props["provider"]
-            props = ci_properties("Tenancy", data.name, provider, data.region, tags)
+            admitted = await admit(ctx, w, "create", "Tenancy", {"name": data.name, "tags": tags or {}, "cloud": provider})
+            props = ci_properties("Tenancy", admitted["name"], provider, data.region, admitted.get("tags") or tags)
             props.update(
                 isRoot=parent.label == "CloudBackend",
                 parentUid=parent.uid,
@@ -78,6 +79,9 @@ async def tenancy_update(ctx: Context, data: TenancyUpdateInput):
         async with ctx.writing() as w:
             current = await live_vertex(w, "id", uid, ("Tenancy",), "tenancy")
             await guard(ctx, "update", current, "tenancy")
+            await admit(ctx, w, "update", "Tenancy", {"name": data.name or current.props.get("name"),
+                                                      "tags": tags if tags is not None else current.props.get("tags") or {},
+                                                      "cloud": current.props.get("provider")})
             changes: dict[str, Any] = {}
             if data.name is not None:
                 changes["name"] = data.name
@@ -134,10 +138,16 @@ async def compartment_create(ctx: Context, data: CompartmentCreateInput):
             await guard(ctx, "read", parent, "tenancy or compartment")
             await guard_view(ctx, "create", await ctx.access.prospective("Compartment", parent))
             in_tenancy = parent.label == "Tenancy"
-            props = ci_properties("Compartment", data.name, parent.props["provider"], data.region, tags)
+            tenancy_uid = parent.uid if in_tenancy else parent.props["tenancyUid"]
+            admitted = await admit(
+                ctx, w, "create", "Compartment",
+                {"name": data.name, "tags": tags or {}, "cloud": parent.props["provider"], "tenancy_id": tenancy_uid},
+                quota={"tenancyUid": tenancy_uid},
+            )
+            props = ci_properties("Compartment", admitted["name"], parent.props["provider"], data.region, admitted.get("tags") or tags)
             props.update(
                 parentUid=parent.uid,
-                tenancyUid=parent.uid if in_tenancy else parent.props["tenancyUid"],
+                tenancyUid=tenancy_uid,
                 compartmentUid=None if in_tenancy else parent.uid,
             )
             vertex = await w.create("Compartment", props)
@@ -161,6 +171,10 @@ async def compartment_update(ctx: Context, data: CompartmentUpdateInput):
         async with ctx.writing() as w:
             current = await live_vertex(w, "id", uid, ("Compartment",), "compartment")
             await guard(ctx, "update", current, "compartment")
+            merged = {"name": current.props.get("name"), "tags": current.props.get("tags") or {},
+                      "cloud": current.props.get("provider"), **changes}
+            admitted = await admit(ctx, w, "update", "Compartment", merged)
+            changes = {k: admitted[k] for k in changes}
             vertex = await w.update("Compartment", uid, changes)
     except Refused as refused:
         return refused.problem

@@ -37,6 +37,29 @@ async def guard_view(ctx: Any, action: str, view: Any) -> None:
         raise Refused(forbidden(action, view.kind, decision.needs_proof))
 
 
+async def admit(
+    ctx: Any, writer: GraphWriter, operation: str, kind: str, obj: dict[str, Any], quota: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Admission control (seeds 001): the mutating steps, then the validating ones (naming, required
+    tags, quotas), as `policy/admission.json` lists them. Returns the object as it will be stored;
+    the first problem refuses the mutation, with the field it names."""
+    count = None
+    if operation == "create" and quota is not None:
+        found = await writer.count_live(kind, quota)
+        count = lambda *_: found  # noqa: E731 - the count is taken inside this transaction
+    result = ctx.services.admission.admit(operation, kind, obj, count=count)
+    if result.problems:
+        problem = result.problems[0]
+        field = _camel(problem.path.split(".")[0])
+        raise Refused(ValidationProblem(code=problem.code.upper(), message=problem.message, field=field))
+    return result.object
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def parse_id(field: str, value: Any) -> str:
     try:
         return str(uuid.UUID(str(value)))

@@ -9,7 +9,7 @@ from skyloom.graph import labels
 from skyloom.graph.store import DuplicateName
 from skyloom.resolvers import validation
 from skyloom.resolvers.context import Context, to_node
-from skyloom.resolvers.mutations.kit import Refused, guard, guard_view, live_vertex, parse_id, refuse_if_live
+from skyloom.resolvers.mutations.kit import Refused, admit, guard, guard_view, live_vertex, parse_id, refuse_if_live
 from skyloom.schema.errors import duplicate
 
 
@@ -47,6 +47,12 @@ async def create(ctx: Context, kind: PanelKind, parent_id: Any, name: str, displ
                 parent = await live_vertex(w, field, parent_id, (kind.parent_label,), kind.parent_label.lower())
                 await guard(ctx, "read", parent, kind.parent_label.lower())
             await guard_view(ctx, "create", await ctx.access.prospective(kind.label, parent))
+            under = {"SubTenant": "tenant_id", "Tenant": "provider_id", "CloudBackend": "provider_id"}.get(kind.label)
+            admitted = await admit(
+                ctx, w, "create", kind.label, {"name": name, **({under: parent.uid} if under and parent else {})},
+                quota={"parentUid": parent.uid} if parent else None,
+            )
+            name = admitted["name"]
             props = {"name": name, "displayName": display or name, "parentUid": parent.uid if parent else None, **extra}
             vertex = await w.create(kind.label, props)
             if parent:
@@ -66,6 +72,9 @@ async def update(ctx: Context, kind: PanelKind, node_id: Any, name: str | None, 
         async with ctx.writing() as w:
             current = await live_vertex(w, "id", uid, (kind.label,), kind.what)
             await guard(ctx, "update", current, kind.what)
+            admitted = await admit(ctx, w, "update", kind.label, {"name": changes.get("name", current.props.get("name"))})
+            if "name" in changes:
+                changes["name"] = admitted["name"]
             vertex = await w.update(kind.label, uid, changes)
     except Refused as refused:
         return refused.problem
