@@ -166,7 +166,8 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         await calls.start()
         await sealer.start()
         graphql.services = Services(
-            db=db, reader=GraphReader(db), feed=feed, limits=limits, policy=policy, scopes=ScopeReader(db), audit=calls,
+            db=db, reader=GraphReader(db), feed=feed, limits=limits, policy=policy, scopes=ScopeReader(db),
+            audit=calls if settings.audit_api_calls else None,
             settings=settings, admission=admission,
         )
         _tune_gc()

@@ -72,6 +72,9 @@ class Settings:
     policy_paths: tuple[str, ...] | None = None
     # Admission rules for mutations (SKYLOOM_ADMISSION, a JSON file); None: policy/admission.json.
     admission_path: str | None = None
+    # Audit every API call (SKYLOOM_AUDIT_API_CALLS). Only the audit benchmark turns it off, to
+    # measure its cost; changes, logins and refusals are audited either way.
+    audit_api_calls: bool = True
     # `serve --debug`: accept a FIDO2 security key (WebAuthn) as the provider tier's hardware proof.
     debug: bool = False
 
@@ -101,6 +104,7 @@ class Settings:
             session_hours=_int("SKYLOOM_SESSION_HOURS", 8),
             policy_paths=tuple(p for p in os.environ.get("SKYLOOM_POLICY", "").split(":") if p) or None,
             admission_path=os.environ.get("SKYLOOM_ADMISSION") or None,
+            audit_api_calls=_bool("SKYLOOM_AUDIT_API_CALLS", True),
             debug=_bool("SKYLOOM_DEBUG", False),
         )
         values.update(overrides)
