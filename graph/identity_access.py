@@ -29,23 +29,31 @@ async def create_binding(
 ) -> RoleBindingRecord:
     """Bind a role; refused unless the role exists, may be bound at this kind of scope, and the
     subject exists with that kind (checked in the same statement, so there is no window)."""
+    async with db.connection() as conn:
+        return await create_binding_on(conn, subject_kind, subject_id, role, scope_kind, scope_id, created_by)
+
+
+async def create_binding_on(
+    conn: AsyncConnection, subject_kind: str, subject_id: UUID, role: str, scope_kind: str, scope_id: str,
+    created_by: str,
+) -> RoleBindingRecord:
+    """`create_binding` on the caller's connection (and transaction, for an audit entry beside it)."""
     if subject_kind not in SUBJECT_KINDS or scope_kind not in SCOPE_KINDS:
         raise InvalidBinding(f"unknown subject kind {subject_kind!r} or scope kind {scope_kind!r}")
-    async with db.connection() as conn:
-        try:
-            cur = await conn.execute(
-                "INSERT INTO skyloom.role_binding (subject_kind, subject_id, role, scope_kind, scope_id, created_by) "
-                "SELECT %(sk)s, %(sid)s, r.name, %(scope_kind)s, %(scope_id)s, %(by)s FROM skyloom.role r "
-                "WHERE r.name = %(role)s AND %(scope_kind)s = ANY (r.scope_kinds) AND CASE %(sk)s "
-                " WHEN 'group' THEN EXISTS (SELECT 1 FROM skyloom.identity_group g WHERE g.id = %(sid)s) "
-                " ELSE EXISTS (SELECT 1 FROM skyloom.identity_user u WHERE u.id = %(sid)s AND u.kind = %(sk)s) END "
-                f"RETURNING {BINDING_COLUMNS}",
-                {"sk": subject_kind, "sid": subject_id, "role": role, "scope_kind": scope_kind,
-                 "scope_id": scope_id, "by": created_by},
-            )
-        except psycopg.errors.UniqueViolation as exc:
-            raise AlreadyExists("this binding exists") from exc
-        row = await cur.fetchone()
+    try:
+        cur = await conn.execute(
+            "INSERT INTO skyloom.role_binding (subject_kind, subject_id, role, scope_kind, scope_id, created_by) "
+            "SELECT %(sk)s, %(sid)s, r.name, %(scope_kind)s, %(scope_id)s, %(by)s FROM skyloom.role r "
+            "WHERE r.name = %(role)s AND %(scope_kind)s = ANY (r.scope_kinds) AND CASE %(sk)s "
+            " WHEN 'group' THEN EXISTS (SELECT 1 FROM skyloom.identity_group g WHERE g.id = %(sid)s) "
+            " ELSE EXISTS (SELECT 1 FROM skyloom.identity_user u WHERE u.id = %(sid)s AND u.kind = %(sk)s) END "
+            f"RETURNING {BINDING_COLUMNS}",
+            {"sk": subject_kind, "sid": subject_id, "role": role, "scope_kind": scope_kind,
+             "scope_id": scope_id, "by": created_by},
+        )
+    except psycopg.errors.UniqueViolation as exc:
+        raise AlreadyExists("this binding exists") from exc
+    row = await cur.fetchone()
     if row is None:
         raise InvalidBinding(f"no such {subject_kind}, or role {role!r} does not exist or cannot be bound at a {scope_kind}")
     return RoleBindingRecord(*row)
@@ -70,11 +78,16 @@ async def list_bindings(
 async def revoke_binding(db: Database, binding_id: UUID, revoked_by: str) -> bool:
     """End a binding (kept, with who ended it and when); False if it was not live."""
     async with db.connection() as conn:
-        cur = await conn.execute(
-            "UPDATE skyloom.role_binding SET revoked_at = now(), revoked_by = %s WHERE id = %s AND revoked_at IS NULL",
-            (revoked_by, binding_id),
-        )
-        return cur.rowcount == 1
+        return await revoke_binding_on(conn, binding_id, revoked_by)
+
+
+async def revoke_binding_on(conn: AsyncConnection, binding_id: UUID, revoked_by: str) -> bool:
+    """`revoke_binding` on the caller's connection."""
+    cur = await conn.execute(
+        "UPDATE skyloom.role_binding SET revoked_at = now(), revoked_by = %s WHERE id = %s AND revoked_at IS NULL",
+        (revoked_by, binding_id),
+    )
+    return cur.rowcount == 1
 
 
 _ACTOR_QUERY = """

@@ -14,6 +14,7 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from skyloom.graph.identity_model import (
@@ -56,18 +57,23 @@ def _idp(row: tuple) -> IdentityProvider:
 
 
 async def create_idp(db: Database, idp: IdentityProvider) -> IdentityProvider:
-    check_settings(idp.settings)
     async with db.connection() as conn:
-        try:
-            cur = await conn.execute(
-                f"INSERT INTO skyloom.identity_provider ({_IDP_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                f"RETURNING {_IDP_COLUMNS}",
-                (idp.id, idp.kind, idp.name, idp.provider_id, idp.tenant_id, Jsonb(idp.settings),
-                 idp.auto_create_users, idp.auto_create_groups, idp.enabled),
-            )
-        except psycopg.errors.UniqueViolation as exc:
-            raise AlreadyExists(f"identity provider {idp.id!r} exists") from exc
-        return _idp(await cur.fetchone())
+        return await create_idp_on(conn, idp)
+
+
+async def create_idp_on(conn: AsyncConnection, idp: IdentityProvider) -> IdentityProvider:
+    """`create_idp` on the caller's connection (and transaction, for an audit entry beside it)."""
+    check_settings(idp.settings)
+    try:
+        cur = await conn.execute(
+            f"INSERT INTO skyloom.identity_provider ({_IDP_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"RETURNING {_IDP_COLUMNS}",
+            (idp.id, idp.kind, idp.name, idp.provider_id, idp.tenant_id, Jsonb(idp.settings),
+             idp.auto_create_users, idp.auto_create_groups, idp.enabled),
+        )
+    except psycopg.errors.UniqueViolation as exc:
+        raise AlreadyExists(f"identity provider {idp.id!r} exists") from exc
+    return _idp(await cur.fetchone())
 
 
 async def get_idp(db: Database, idp_id: str) -> IdentityProvider | None:
@@ -91,6 +97,12 @@ async def list_idps(db: Database, provider_id: str | None = None, tenant_id: str
 async def update_idp(db: Database, idp_id: str, **changes: Any) -> IdentityProvider:
     """Change name, settings, the auto-create switches or `enabled` (disabling is how an IdP is retired:
     its users and their history stay)."""
+    async with db.connection() as conn:
+        return await update_idp_on(conn, idp_id, **changes)
+
+
+async def update_idp_on(conn: AsyncConnection, idp_id: str, **changes: Any) -> IdentityProvider:
+    """`update_idp` on the caller's connection."""
     unknown = set(changes) - _UPDATABLE
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -99,13 +111,12 @@ async def update_idp(db: Database, idp_id: str, **changes: Any) -> IdentityProvi
         changes["settings"] = Jsonb(changes["settings"])
     # Column names come from the closed set above; values are bound.
     assignments = ", ".join(f"{column} = %({column})s" for column in sorted(changes))
-    async with db.connection() as conn:
-        cur = await conn.execute(
-            f"UPDATE skyloom.identity_provider SET {assignments}{', ' if assignments else ''}updated_at = now() "
-            f"WHERE id = %(id)s RETURNING {_IDP_COLUMNS}",
-            {**changes, "id": idp_id},
-        )
-        row = await cur.fetchone()
+    cur = await conn.execute(
+        f"UPDATE skyloom.identity_provider SET {assignments}{', ' if assignments else ''}updated_at = now() "
+        f"WHERE id = %(id)s RETURNING {_IDP_COLUMNS}",
+        {**changes, "id": idp_id},
+    )
+    row = await cur.fetchone()
     if row is None:
         raise UnknownIdentityProvider(idp_id)
     return _idp(row)
@@ -116,21 +127,28 @@ async def add_group_mapping(
     db: Database, idp_id: str, group_name: str, role: str, scope_kind: str, scope_id: str, created_by: str
 ) -> GroupMapping:
     """Members of `group_name` at this IdP get `role` at the scope, from their next login on."""
+    async with db.connection() as conn:
+        return await add_group_mapping_on(conn, idp_id, group_name, role, scope_kind, scope_id, created_by)
+
+
+async def add_group_mapping_on(
+    conn: AsyncConnection, idp_id: str, group_name: str, role: str, scope_kind: str, scope_id: str, created_by: str
+) -> GroupMapping:
+    """`add_group_mapping` on the caller's connection."""
     if scope_kind not in SCOPE_KINDS:
         raise InvalidBinding(f"unknown scope kind {scope_kind!r}")
-    async with db.connection() as conn:
-        try:
-            cur = await conn.execute(
-                "INSERT INTO skyloom.group_role_mapping (idp_id, group_name, role, scope_kind, scope_id, created_by) "
-                "SELECT %s, %s, r.name, %s, %s, %s FROM skyloom.role r WHERE r.name = %s AND %s = ANY (r.scope_kinds) "
-                "RETURNING id, idp_id, group_name, role, scope_kind, scope_id",
-                (idp_id, group_name, scope_kind, scope_id, created_by, role, scope_kind),
-            )
-        except psycopg.errors.ForeignKeyViolation as exc:
-            raise UnknownIdentityProvider(idp_id) from exc
-        except psycopg.errors.UniqueViolation as exc:
-            raise AlreadyExists("this mapping exists") from exc
-        row = await cur.fetchone()
+    try:
+        cur = await conn.execute(
+            "INSERT INTO skyloom.group_role_mapping (idp_id, group_name, role, scope_kind, scope_id, created_by) "
+            "SELECT %s, %s, r.name, %s, %s, %s FROM skyloom.role r WHERE r.name = %s AND %s = ANY (r.scope_kinds) "
+            "RETURNING id, idp_id, group_name, role, scope_kind, scope_id",
+            (idp_id, group_name, scope_kind, scope_id, created_by, role, scope_kind),
+        )
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise UnknownIdentityProvider(idp_id) from exc
+    except psycopg.errors.UniqueViolation as exc:
+        raise AlreadyExists("this mapping exists") from exc
+    row = await cur.fetchone()
     if row is None:
         raise InvalidBinding(f"role {role!r} does not exist or cannot be bound at a {scope_kind}")
     return GroupMapping(*row)
@@ -148,7 +166,13 @@ async def list_group_mappings(db: Database, idp_id: str) -> list[GroupMapping]:
 
 async def remove_group_mapping(db: Database, mapping_id: UUID, removed_by: str) -> bool:
     """End a mapping and the group bindings it made, together; False if it was not live."""
-    async with db.connection() as conn, conn.transaction():
+    async with db.connection() as conn:
+        return await remove_group_mapping_on(conn, mapping_id, removed_by)
+
+
+async def remove_group_mapping_on(conn: AsyncConnection, mapping_id: UUID, removed_by: str) -> bool:
+    """`remove_group_mapping` on the caller's connection (a savepoint inside its transaction)."""
+    async with conn.transaction():
         cur = await conn.execute(
             "UPDATE skyloom.group_role_mapping SET removed_at = now(), removed_by = %s "
             "WHERE id = %s AND removed_at IS NULL",

@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import psycopg
 from psycopg import AsyncConnection
 
 from skyloom.graph.identity_model import (
     USER_COLUMNS,
+    AlreadyExists,
     IdentityProviderDisabled,
     ProvisionRequest,
     ProvisioningRefused,
@@ -141,11 +143,16 @@ async def find_user(db: Database, idp_id: str, subject: str) -> User | None:
 async def set_user_disabled(db: Database, user_id: UUID, disabled: bool) -> bool:
     """Disabling shuts out every session and token of the user at once (they are checked per request)."""
     async with db.connection() as conn:
-        cur = await conn.execute(
-            "UPDATE skyloom.identity_user SET disabled_at = CASE WHEN %s THEN coalesce(disabled_at, now()) END WHERE id = %s",
-            (disabled, user_id),
-        )
-        return cur.rowcount == 1
+        return await set_user_disabled_on(conn, user_id, disabled)
+
+
+async def set_user_disabled_on(conn: AsyncConnection, user_id: UUID, disabled: bool) -> bool:
+    """`set_user_disabled` on the caller's connection."""
+    cur = await conn.execute(
+        "UPDATE skyloom.identity_user SET disabled_at = CASE WHEN %s THEN coalesce(disabled_at, now()) END WHERE id = %s",
+        (disabled, user_id),
+    )
+    return cur.rowcount == 1
 
 
 async def create_service_account(
@@ -154,12 +161,21 @@ async def create_service_account(
 ) -> User:
     """A non-person identity for automation; it authenticates with API tokens only."""
     async with db.connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO skyloom.identity_user (kind, display_name, home_provider, home_tenant, home_subtenant, created_by) "
-            f"VALUES ('service', %s, %s, %s, %s, %s) RETURNING {USER_COLUMNS}",
-            (name, home_provider, home_tenant, home_subtenant, created_by),
-        )
-        return User(*await cur.fetchone())
+        return await create_service_account_on(conn, name, created_by, home_provider=home_provider,
+                                               home_tenant=home_tenant, home_subtenant=home_subtenant)
+
+
+async def create_service_account_on(
+    conn: AsyncConnection, name: str, created_by: str, *, home_provider: str | None = None,
+    home_tenant: str | None = None, home_subtenant: str | None = None,
+) -> User:
+    """`create_service_account` on the caller's connection."""
+    cur = await conn.execute(
+        "INSERT INTO skyloom.identity_user (kind, display_name, home_provider, home_tenant, home_subtenant, created_by) "
+        f"VALUES ('service', %s, %s, %s, %s, %s) RETURNING {USER_COLUMNS}",
+        (name, home_provider, home_tenant, home_subtenant, created_by),
+    )
+    return User(*await cur.fetchone())
 
 
 async def create_local_group(
@@ -167,33 +183,55 @@ async def create_local_group(
     home_tenant: str | None = None, home_subtenant: str | None = None,
 ) -> UUID:
     async with db.connection() as conn:
+        return await create_local_group_on(conn, name, created_by, home_provider=home_provider,
+                                           home_tenant=home_tenant, home_subtenant=home_subtenant)
+
+
+async def create_local_group_on(
+    conn: AsyncConnection, name: str, created_by: str, *, home_provider: str | None = None,
+    home_tenant: str | None = None, home_subtenant: str | None = None,
+) -> UUID:
+    """`create_local_group` on the caller's connection; a name taken at the same home is AlreadyExists."""
+    try:
         cur = await conn.execute(
             "INSERT INTO skyloom.identity_group (name, home_provider, home_tenant, home_subtenant, created_by) "
             "VALUES (%s, %s, %s, %s, %s) RETURNING id",
             (name, home_provider, home_tenant, home_subtenant, created_by),
         )
-        return (await cur.fetchone())[0]
+    except psycopg.errors.UniqueViolation as exc:
+        raise AlreadyExists(f"a group named {name!r} exists there") from exc
+    return (await cur.fetchone())[0]
 
 
 async def add_member(db: Database, group_id: UUID, user_id: UUID, added_by: str) -> bool:
     """A manual membership, which logins never remove; False if it already exists."""
     async with db.connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO skyloom.group_membership (user_id, group_id, source, added_by) VALUES (%s, %s, 'manual', %s) "
-            "ON CONFLICT DO NOTHING",
-            (user_id, group_id, added_by),
-        )
-        return cur.rowcount == 1
+        return await add_member_on(conn, group_id, user_id, added_by)
+
+
+async def add_member_on(conn: AsyncConnection, group_id: UUID, user_id: UUID, added_by: str) -> bool:
+    """`add_member` on the caller's connection."""
+    cur = await conn.execute(
+        "INSERT INTO skyloom.group_membership (user_id, group_id, source, added_by) VALUES (%s, %s, 'manual', %s) "
+        "ON CONFLICT DO NOTHING",
+        (user_id, group_id, added_by),
+    )
+    return cur.rowcount == 1
 
 
 async def remove_member(db: Database, group_id: UUID, user_id: UUID, removed_by: str) -> bool:
     async with db.connection() as conn:
-        cur = await conn.execute(
-            "UPDATE skyloom.group_membership SET removed_at = now(), removed_by = %s "
-            "WHERE group_id = %s AND user_id = %s AND source = 'manual' AND removed_at IS NULL",
-            (removed_by, group_id, user_id),
-        )
-        return cur.rowcount == 1
+        return await remove_member_on(conn, group_id, user_id, removed_by)
+
+
+async def remove_member_on(conn: AsyncConnection, group_id: UUID, user_id: UUID, removed_by: str) -> bool:
+    """`remove_member` on the caller's connection: ends a manual membership only."""
+    cur = await conn.execute(
+        "UPDATE skyloom.group_membership SET removed_at = now(), removed_by = %s "
+        "WHERE group_id = %s AND user_id = %s AND source = 'manual' AND removed_at IS NULL",
+        (removed_by, group_id, user_id),
+    )
+    return cur.rowcount == 1
 
 
 async def find_service_account(db: Database, name: str) -> User | None:

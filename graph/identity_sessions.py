@@ -10,8 +10,11 @@ keeping request reads from turning into writes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from uuid import UUID
+
+from psycopg import AsyncConnection
 
 from skyloom.graph.identity_access import actor_on
 from skyloom.graph.identity_model import (
@@ -63,7 +66,7 @@ async def resolve_session(db: Database, token: str) -> Actor | None:
     async with db.connection() as conn:
         cur = await conn.execute(
             "SELECT s.id, s.user_id, s.auth_strength, s.last_seen_at < now() - %s, "
-            "CASE WHEN s.impersonation_until > now() THEN s.impersonated_user_id END "
+            "CASE WHEN s.impersonation_until > now() THEN s.impersonated_user_id END, s.proof_until "
             "FROM skyloom.user_session s JOIN skyloom.identity_user u ON u.id = s.user_id "
             "WHERE s.token_hash = %s AND s.revoked_at IS NULL AND s.expires_at > now() AND u.disabled_at IS NULL",
             (_TOUCH_AFTER, digest(token)),
@@ -72,15 +75,30 @@ async def resolve_session(db: Database, token: str) -> Actor | None:
         row = await cur.fetchone()
         if row is None:
             return None
-        session_id, user_id, strength, stale, impersonated = row
+        session_id, user_id, strength, stale, impersonated, proof_until = row
         if stale:
             await conn.execute("UPDATE skyloom.user_session SET last_seen_at = now() WHERE id = %s", (session_id,))
         strength = AuthStrength(strength)
         actor = await actor_on(conn, user_id, auth_strength=strength, session_id=str(session_id))
+        if actor is not None and proof_until is not None:
+            # A step-up (`record_step_up`) is the session owner's: the proof stays with them, and
+            # lapses by the clock (Actor.has_fresh_proof), so an old proof_until is harmless here.
+            actor = replace(actor, proof_until=proof_until)
         if actor is not None and impersonated is not None:
             target = await actor_on(conn, impersonated, auth_strength=strength, session_id=str(session_id), impersonator=actor)
             return target if target is not None else actor
         return actor
+
+
+async def record_step_up(conn: AsyncConnection, session_id: UUID, key_id: UUID, proof_until: datetime) -> bool:
+    """Raise a live session to the hardware tier until `proof_until` (in the caller's transaction, so
+    the step-up and its audit entry commit together); False when the session is no longer live."""
+    cur = await conn.execute(
+        "UPDATE skyloom.user_session SET proof_until = %s, proof_key = %s, auth_strength = %s "
+        "WHERE id = %s AND revoked_at IS NULL AND expires_at > now()",
+        (proof_until, key_id, int(AuthStrength.HARDWARE), session_id),
+    )
+    return cur.rowcount == 1
 
 
 async def check_csrf(db: Database, token: str, csrf: str) -> bool:
@@ -144,15 +162,23 @@ async def create_api_token(
     scopes: tuple[str, ...] = (), expires_in: timedelta | None = None,
 ) -> tuple[str, ApiTokenInfo]:
     """(raw token, its listing) for a user or service account; the raw token is never retrievable again."""
-    token = new_api_token()
     async with db.connection() as conn:
-        cur = await conn.execute(
-            "INSERT INTO skyloom.api_token (token_hash, name, user_id, scopes, created_by, expires_at) "
-            "SELECT %s, %s, u.id, %s, %s, now() + %s FROM skyloom.identity_user u "
-            f"WHERE u.id = %s AND u.disabled_at IS NULL RETURNING {TOKEN_COLUMNS}",
-            (digest(token), name, list(scopes), created_by, expires_in, user_id),
-        )
-        row = await cur.fetchone()
+        return await create_api_token_on(conn, user_id, name, created_by, scopes=scopes, expires_in=expires_in)
+
+
+async def create_api_token_on(
+    conn: AsyncConnection, user_id: UUID, name: str, created_by: str, *,
+    scopes: tuple[str, ...] = (), expires_in: timedelta | None = None,
+) -> tuple[str, ApiTokenInfo]:
+    """`create_api_token` on the caller's connection."""
+    token = new_api_token()
+    cur = await conn.execute(
+        "INSERT INTO skyloom.api_token (token_hash, name, user_id, scopes, created_by, expires_at) "
+        "SELECT %s, %s, u.id, %s, %s, now() + %s FROM skyloom.identity_user u "
+        f"WHERE u.id = %s AND u.disabled_at IS NULL RETURNING {TOKEN_COLUMNS}",
+        (digest(token), name, list(scopes), created_by, expires_in, user_id),
+    )
+    row = await cur.fetchone()
     if row is None:
         raise UnknownUser(f"no enabled user or service account {user_id}")
     return token, token_info(row)
@@ -189,10 +215,15 @@ async def resolve_api_token(db: Database, token: str) -> Actor | None:
 
 async def revoke_api_token(db: Database, token_id: UUID) -> bool:
     async with db.connection() as conn:
-        cur = await conn.execute(
-            "UPDATE skyloom.api_token SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL", (token_id,)
-        )
-        return cur.rowcount == 1
+        return await revoke_api_token_on(conn, token_id)
+
+
+async def revoke_api_token_on(conn: AsyncConnection, token_id: UUID) -> bool:
+    """`revoke_api_token` on the caller's connection: the token stops resolving at once."""
+    cur = await conn.execute(
+        "UPDATE skyloom.api_token SET revoked_at = now() WHERE id = %s AND revoked_at IS NULL", (token_id,)
+    )
+    return cur.rowcount == 1
 
 
 async def list_api_tokens(db: Database, user_id: UUID, *, include_revoked: bool = False) -> list[ApiTokenInfo]:

@@ -212,3 +212,12 @@ async def advance_sign_count(conn: AsyncConnection, key_id: str, new_count: int)
         (new_count, uuid.UUID(key_id), new_count, new_count),
     )
     return await cur.fetchone() is not None
+
+
+async def live_keys_locked(conn: AsyncConnection, owner: str) -> int:
+    """How many live keys `owner` has, with the owner's registrations serialised until the caller's
+    transaction ends (an advisory lock), so two concurrent "first key" registrations cannot both
+    see zero."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"proof_key:{owner}",))
+    cur = await conn.execute("SELECT count(*) FROM skyloom.proof_key WHERE owner = %s AND revoked_at IS NULL", (owner,))
+    return (await cur.fetchone())[0]

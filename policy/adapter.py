@@ -183,6 +183,15 @@ class Policy:
 
     # --- tiers --------------------------------------------------------------------------------
 
+    def role_tier(self, role: str) -> Tier | None:
+        """The tier of one role, or None when the policy gives it none (an unknown role)."""
+        tiers = [int(r["bindings"]["t"]) for r in self._oso.query_rule("role_tier", role, Variable("t"))]
+        return Tier(min(max(tiers), Tier.PROVIDER_OPERATOR)) if tiers else None
+
+    def unrestricted(self, actor: Actor) -> bool:
+        """Whether no role limits the actor (the system actor of the default policy)."""
+        return bool(self._oso.query_rule_once("unrestricted", actor))
+
     def tier(self, actor: Actor) -> Tier:
         """The highest tier among the actor's bindings (bindings of unknown roles count as none)."""
         if self._oso.query_rule_once("unrestricted", actor):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -100,9 +102,14 @@ def _operator_token(settings: Settings, url: str) -> str:
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
 @click.option("--access-log", is_flag=True, help="Log every HTTP request (off by default: it costs time per request).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes (replicas) on this host.")
+@click.option("--debug", is_flag=True, help="Also accept a FIDO2 security key (WebAuthn) as the provider tier's hardware proof.")
 @click.pass_obj
-def serve(settings: Settings, host: str | None, port: int | None, access_log: bool, workers: int) -> None:
+def serve(settings: Settings, host: str | None, port: int | None, access_log: bool, workers: int, debug: bool) -> None:
     """Serve the API against an existing, migrated database."""
+    if debug:
+        # Worker processes build their settings from the environment (`app_from_env`).
+        os.environ["SKYLOOM_DEBUG"] = "true"
+        settings = dataclasses.replace(settings, debug=True)
     _serve(settings, runtime.app_url(settings), host or settings.host, port or settings.port, access_log, workers)
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from datetime import timedelta
 from typing import Any, Mapping
 
@@ -111,8 +111,13 @@ class WebAuthnStepUp:
         )
         return record.id, dict(options)
 
-    async def register_complete(self, actor_id: str, challenge_id: str, response: Mapping[str, Any]) -> store.KeyRecord:
-        """Stores the new credential and spends the challenge in one transaction."""
+    async def register_complete(
+        self, actor_id: str, challenge_id: str, response: Mapping[str, Any],
+        on_stored: Callable[[AsyncConnection, store.KeyRecord], Awaitable[None]] | None = None,
+    ) -> store.KeyRecord:
+        """Stores the new credential and spends the challenge in one transaction. `on_stored` runs in
+        that transaction after both (the API's last policy check and its audit entry): if it raises,
+        neither the key nor the spend is kept."""
         self._require_enabled()
         try:
             registration = RegistrationResponse.from_dict(response)
@@ -143,6 +148,8 @@ class WebAuthnStepUp:
                     raise ProofError(Code.KEY_ALREADY_REGISTERED, "this credential is already registered") from None
                 if await store.consume_challenge(conn, record.id, actor_id, key.id) is None:
                     raise await why_not_spent(conn, record.id)
+                if on_stored is not None:
+                    await on_stored(conn, key)
         return key
 
     async def authenticate_begin(self, actor_id: str, purpose: str, payload: Any) -> tuple[str, dict[str, Any]]:
