@@ -133,5 +133,19 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "REVOKE UPDATE, TRUNCATE ON skyloom.pending_login FROM {role}",
         "REVOKE UPDATE, DELETE, TRUNCATE ON skyloom.saml_assertion_seen FROM {role}",
         "GRANT EXECUTE ON FUNCTION skyloom.login_state_purge(integer) TO {role}",
+        # Impersonation: settings are edited in place; a request's row is fixed once made except
+        # for the columns its status moves write. Nothing is deleted.
+        "GRANT SELECT, INSERT ON skyloom.impersonation_settings, skyloom.impersonation_request TO {role}",
+        "GRANT UPDATE (require_reauth, require_approval, max_minutes, target_mode, mapping, updated_by, updated_at)"
+        " ON skyloom.impersonation_settings TO {role}",
+        "GRANT UPDATE (status, approver, decided_at, started_by, session_id, started_at, expires_at, ended_at, ended_by)"
+        " ON skyloom.impersonation_request TO {role}",
+        "REVOKE DELETE, TRUNCATE ON skyloom.impersonation_settings, skyloom.impersonation_request FROM {role}",
+        # Step-up: a session row records its proof (and the strength it raised), nothing else of it
+        # changes; the single HSM settings row is read and updated, never added to or removed.
+        "GRANT UPDATE (auth_strength, proof_until, proof_key) ON skyloom.user_session TO {role}",
+        "GRANT SELECT, UPDATE (module_path, token_label, challenge_ttl_seconds, proof_validity_seconds, updated_by,"
+        " updated_at) ON skyloom.hsm_settings TO {role}",
+        "REVOKE INSERT, DELETE, TRUNCATE ON skyloom.hsm_settings FROM {role}",
     ):
         conn.execute(sql.SQL(statement).format(schema=schema, role=role))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from skyloom.graph.reads import CiQuery
+from skyloom.resolvers.access_admin import AccessQuery
 from skyloom.resolvers.audit import AuditQuery
+from skyloom.resolvers.impersonation import ImpersonationQuery
 from skyloom.resolvers.semantics import SemanticQuery
 from skyloom.schema import cursors
 from skyloom.schema.cmdb import CiConnection, Compartment, CompartmentTreeEntry, ConfigurationItem, Tenancy, ci_from_props
@@ -32,7 +34,7 @@ async def _compartment_scope(info: strawberry.Info, compartment_id: strawberry.I
 
 
 @strawberry.type
-class Query(SemanticQuery, AuditQuery):
+class Query(SemanticQuery, AuditQuery, ImpersonationQuery, AccessQuery):
     @strawberry.field(description="Any node by its id; null when there is none.")
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
         vertex = await info.context.loaders.vertex.load(cursors.parse_id(id))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import strawberry
 
 from skyloom.resolvers.mutations import cmdb, panel
+from skyloom.resolvers.access_admin import AccessMutation
 from skyloom.resolvers.audit import AuditMutation
+from skyloom.resolvers.impersonation import ImpersonationMutation
 from skyloom.resolvers.semantics import SemanticMutation
 from skyloom.schema.inputs import (
     CloudBackendCreateInput,
@@ -31,7 +33,7 @@ from skyloom.schema.results import (
 
 
 @strawberry.type
-class Mutation(SemanticMutation, AuditMutation):
+class Mutation(SemanticMutation, AuditMutation, ImpersonationMutation, AccessMutation):
     @strawberry.mutation
     async def provider_create(self, info: strawberry.Info, input: ProviderCreateInput) -> ProviderResult:
         return await panel.create(info.context, panel.PROVIDER, None, input.name, input.display_name)
