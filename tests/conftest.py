@@ -106,10 +106,11 @@ class Server:
     """A real `skyloom serve` process on a loopback port."""
 
     def __init__(
-        self, database_url: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = (), token: str | None = None
+        self, database_url: str, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = (), token: str | None = None,
+        port: int | None = None,
     ) -> None:
         self.token = token if token is not None else ROOT.get("token")
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
         env = {**os.environ, "SKYLOOM_DATABASE_URL": database_url, **(extra_env or {})}
