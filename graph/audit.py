@@ -124,11 +124,7 @@ class GroupWriter:
     async def stop(self) -> None:
         if self._task is not None:
             await self._flush_all()
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await _cancel(self._task)
             self._task = None
 
     async def write(self, entry: Entry) -> None:
@@ -159,6 +155,14 @@ class GroupWriter:
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
 
 
 async def seal(db: Database, batch: int = 10_000) -> int:
@@ -210,11 +214,7 @@ class Sealer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await _cancel(self._task)
             self._task = None
 
     async def _run(self) -> None:
