@@ -128,32 +128,6 @@ async def load(
     return loader.result
 
 
-async def write(
-    db: Database,
-    conn: AsyncConnection,
-    actor: str,
-    vertices: list[BulkVertex],
-    edges: list[BulkEdge],
-    known: dict[str, int] | None = None,
-) -> BulkResult:
-    """COPY `vertices`, then `edges`, inside the caller's open transaction (which sends the NOTIFY).
-
-    For writers that mix bulk creation with row-by-row changes in one transaction, such as the
-    ingest of a large stack export: new CIs by COPY, changed ones through `GraphWriter`. `known`
-    (uid -> graphid) saves looking up edge endpoints the caller already has.
-    """
-    loader = _Loader(db, actor, lambda _m: None)
-    loader.gids.update(known or {})
-    try:
-        for chunk in _chunks(vertices, CHUNK_SIZE):
-            await loader.vertices(conn, chunk)
-        for chunk in _chunks(edges, CHUNK_SIZE):
-            await loader.edges(conn, chunk)
-    except psycopg.errors.UniqueViolation as exc:
-        raise BulkLoadError(f"duplicate (already stored, or twice in the input): {_detail(exc)}") from exc
-    return loader.result
-
-
 class _Loader:
     """The state of one load: label ids, the uid -> graphid map, counts and phase timings."""
 

@@ -7,8 +7,6 @@ created where the stack's owner says (see `reconcile`).
 
 from __future__ import annotations
 
-from collections import Counter
-
 from skyloom.graph import labels
 from skyloom.graph.records import Vertex, ci_properties
 from skyloom.graph.store import GraphWriter
@@ -29,7 +27,7 @@ class Placer:
         new_tenancies: list[str],
         new_compartments: list[str],
         default_tenancy: str | None,
-        records: list[CiRecord],
+        usual: dict[str | None, str],
     ) -> None:
         self.w = w
         self.owner = owner
@@ -40,27 +38,32 @@ class Placer:
         self._compartments: dict[tuple[str, str], Vertex] = {}
         self._provider_v: Vertex | None = None
         self._backends_of: dict[str, list[Vertex]] = {}
-        # A record that says nothing about its account lives where most of its stack lives.
-        seen = Counter((r.cloud, r.placement.tenancy) for r in records if r.placement.tenancy)
-        self._usual = {cloud: tenancy for (cloud, tenancy), _ in reversed(seen.most_common())}
+        # A record that says nothing about its account lives where most of its stack lives
+        # (`usual`: cloud -> the account most of the stack's records of that cloud name).
+        self._usual = usual
 
     async def place(self, record: CiRecord) -> tuple[Vertex, Vertex | None]:
-        cloud = record.cloud
-        if cloud is None:
-            raise ReconcileError(f"{record.token}: no cloud is known for this type token, so it has no tenancy")
-        native = record.placement.tenancy or self._usual.get(cloud)
-        tenancy = await self._tenancy(cloud, native, record)
-        if not record.placement.compartment:
-            return tenancy, None
-        return tenancy, await self.compartment(tenancy, record.placement.compartment)
+        return await self.place_at(record.cloud, record.placement.tenancy, record.placement.compartment, record.token, record.urn)
 
-    async def _tenancy(self, cloud: str, native: str | None, record: CiRecord) -> Vertex:
+    async def place_at(
+        self, cloud: str | None, tenancy_id: str | None, compartment_id: str | None, token: str, urn: str
+    ) -> tuple[Vertex, Vertex | None]:
+        """Where a record with these cloud identifiers goes; `token` and `urn` only name it in errors."""
+        if cloud is None:
+            raise ReconcileError(f"{token}: no cloud is known for this type token, so it has no tenancy")
+        native = tenancy_id or self._usual.get(cloud)
+        tenancy = await self._tenancy(cloud, native, urn)
+        if not compartment_id:
+            return tenancy, None
+        return tenancy, await self.compartment(tenancy, compartment_id)
+
+    async def _tenancy(self, cloud: str, native: str | None, urn: str) -> Vertex:
         if native is None and self.default_tenancy is None:
             # The sensible default: the one tenancy the owner has in that cloud, if it has exactly one.
             owned = await self._owned_tenancies(cloud)
             if len(owned) != 1:
                 raise ReconcileError(
-                    f"{record.urn}: the state does not say which {cloud} account holds it, and the owner has "
+                    f"{urn}: the state does not say which {cloud} account holds it, and the owner has "
                     f"{len(owned)} {cloud} tenancies; name a default tenancy"
                 )
             return owned[0]

@@ -9,30 +9,43 @@ know yet is created where the stack's owner says:
 * owned by the provider: a root tenancy under the provider's backend for that cloud;
 * owned by a tenant or sub-tenant: a client sub-tenancy under the provider's root tenancy for
   that cloud, owned by it (each client's sub-tenancy sits under one root tenancy).
+
+A stack may hold a hundred thousand resources: they stream from the file through the translator
+into a staging table a chunk at a time and are applied by set-based statements (`graph.staging`),
+so the ingest's memory is bounded by the chunk and its caches by the stack's accounts and
+compartments, never by its resources.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import itertools
 import re
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from skyloom.graph import bulk, labels
-from skyloom.graph.bulk import BulkEdge, BulkVertex
+import orjson
+
+from skyloom.graph import labels
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import GraphReader
 from skyloom.graph.records import Vertex, ci_properties, now_iso
+from skyloom.graph.staging import Stage
 from skyloom.graph.store import GraphWriter, writing
 from skyloom.ingest import semantics, translate
+from skyloom.ingest.mapping import Classification
 from skyloom.ingest.placement import Placer, ReconcileError
 from skyloom.ingest.state import StackState
-from skyloom.ingest.translate import CiRecord, StackTranslation
+from skyloom.ingest.translate import CiRecord, Placement, RecordStream, StackTranslation
 
 OWNER_LABELS = ("Provider", "Tenant", "SubTenant")
-# From this many new CIs in one stack on, they are created by COPY (bulk) rather than row by row.
-BULK_THRESHOLD = 200
-VERTEX_CHUNK = 5_000
-EDGE_CHUNK = 20_000
+# Records staged per statement: what the ingest process holds at once, whatever the stack's size.
+STAGE_CHUNK = 2_000
+# A stack larger than this is staged in more than one chunk (tests use it to cross the boundary).
+BULK_THRESHOLD = STAGE_CHUNK
 
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -47,6 +60,12 @@ class ReconcileResult:
     retired: int = 0
     new_tenancies: list[str] = field(default_factory=list)
     new_compartments: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict, repr=False)  # per phase, for the benchmark
+
+    def clock(self, phase: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - since
+        return now
 
     def summary(self) -> str:
         text = f"{self.stack}: {self.created} created, {self.updated} updated, {self.unchanged} unchanged, {self.retired} retired"
@@ -73,7 +92,7 @@ async def resolve_owner(db: Database, reference: str) -> str:
 
 async def reconcile(
     db: Database,
-    translation: StackTranslation,
+    translation: StackTranslation | RecordStream,
     *,
     owner: str,
     actor: str,
@@ -92,68 +111,126 @@ async def reconcile(
     URNs in `removed` are retired, and dependencies are only added (events carry none of their
     own). `checkpoint` (source, position) is saved in the same transaction as the changes.
     `cause` (source, update, user, ...) goes with the stack's name into every change's audit entry.
+
+    The records are staged a chunk at a time (`graph.staging`) and applied by set-based
+    statements, so memory does not grow with the stack; compartments the stack owns (few) are
+    applied first, row by row, because the other records are placed in them.
     """
     stack_name = f"{organization}/{translation.project}/{translation.stack}"
     result = ReconcileResult(stack_name)
+    terms = terms or {}
+    t = started = time.perf_counter()
     async with writing(db, actor, cause={"stack": stack_name, **(cause or {})}) as w:
         await w.lock(f"stack:{stack_name}")
         owner_v = await w.find_for_update(owner)
         if owner_v is None or owner_v.props.get("deleted") or owner_v.label not in OWNER_LABELS:
             raise ReconcileError(f"the stack's owner {owner} is not a live provider, tenant or sub-tenant")
-        placer = Placer(w, owner_v, result.new_tenancies, result.new_compartments, default_tenancy, translation.records)
         stack_v = await _stack(w, stack_name, owner_v)
-        managed = {v.props["urn"]: v for v in await w.find(None, {"stackUid": stack_v.uid})}
+        stage = Stage(w.conn, db.graph, actor, db.label_id)
+        await stage.open()
+        t = result.clock("begin", t)
+        await _stage_records(stage, translation.records, terms)
+        t = result.clock("read, translate, stage", t)
+        hints = {ref: seen.most_common(1)[0][0] for ref, seen in translation.accounts.items() if seen}
+        usual = await stage.seal(hints, translation.group_regions)
+        placer = Placer(w, owner_v, result.new_tenancies, result.new_compartments, default_tenancy, usual)
+        await stage.match(stack_v.uid)
+        t = result.clock("seal stage, match existing", t)
         stamp = now_iso()
-        effective = _effective(translation.records)
-        current: dict[str, Vertex] = {}
         # Resource groups, namespaces and OCI compartments first: the other records are placed in them.
-        for record in effective:
-            if record.own_compartment is not None:
-                current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result, terms or {})
-        fresh = [r for r in effective if r.urn not in managed and r.urn not in current]
-        bulk_made: set[str] = set()
-        if len(fresh) >= BULK_THRESHOLD:
-            made = await _create_in_bulk(db, w, placer, fresh, stack_v, terms or {}, actor)
-            current.update(made)
-            bulk_made = set(made)
-            result.created += len(made)
-        for record in effective:
-            if record.urn not in current:
-                current[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result, terms or {})
-        known = {**managed, **current}
-        gids = {v.uid: v.id for v in known.values()} | {stack_v.uid: stack_v.id}
-        new_edges: list[BulkEdge] = []
-        for record in effective:
-            vertex = current[record.urn]
-            targets = [known[u] for u in sorted(record.depends_on) if u in known]
-            parent = known.get(record.parent) if record.parent else None
-            if record.urn in bulk_made:  # brand new: its edges are new too, and go by COPY
-                new_edges += [
-                    BulkEdge(labels.CONTAINS, vertex.props["parentUid"], vertex.uid),
-                    BulkEdge(labels.MANAGED_BY, vertex.uid, stack_v.uid),
-                    *(BulkEdge(labels.DEPENDS_ON, vertex.uid, t.uid) for t in targets),
-                    *([BulkEdge(labels.PARENT_OF, parent.uid, vertex.uid)] if parent else []),
-                ]
-                if len(new_edges) >= EDGE_CHUNK:
-                    await bulk.write(db, w.conn, actor, [], new_edges, known=gids)
-                    new_edges = []
-                continue
-            if full:
-                await w.set_out_edges(labels.DEPENDS_ON, vertex, targets)
-            else:
-                for target in targets:
-                    await w.relate(labels.DEPENDS_ON, vertex, target)
-            if parent is not None:
-                await w.relate(labels.PARENT_OF, parent, vertex)
-        if new_edges:
-            await bulk.write(db, w.conn, actor, [], new_edges, known=gids)
-        retire = set(managed) - set(current) if full else set(removed) & set(managed)
-        for urn in sorted(retire):
-            await w.soft_delete(managed[urn].label, managed[urn].uid)
-            result.retired += 1
+        own_rows = await stage.own_compartments()
+        managed = await stage.existing([row["urn"] for row in own_rows]) if own_rows else {}
+        own: dict[str, Vertex] = {}
+        for row in own_rows:
+            record = _staged_record(row)
+            own[record.urn] = await _apply(w, placer, record, stack_v, managed.get(record.urn), stamp, result, terms)
+        await stage.adopt(own)
+        places = []
+        for cloud, tenancy, compartment, token, urn in await stage.placements():
+            places.append((cloud, tenancy, compartment, *await placer.place_at(cloud, tenancy, compartment, token, urn)))
+        await stage.place(places)
+        t = result.clock("compartments, placement", t)
+        created = await stage.create(stamp, stack_v.uid)
+        t = result.clock("create", t)
+        updated, unchanged = await stage.update(stamp, stack_v.uid)
+        t = result.clock("update", t)
+        retired = await stage.retire(stamp, full, removed)
+        t = result.clock("retire", t)
+        await stage.link(stack_v, full)
+        t = result.clock("edges", t)
+        result.created += created
+        result.updated += updated
+        result.unchanged += unchanged
+        result.retired += retired
+        if created or updated or retired:
+            w.changed = True  # versions went in by set-based SQL: the writer must still audit and NOTIFY
         if checkpoint is not None:
             await w.save_checkpoint(*checkpoint)
+    result.clock("audit, commit", t)
+    result.seconds["total"] = time.perf_counter() - started
     return result
+
+
+async def _stage_records(stage: Stage, records: Iterable[CiRecord], terms: dict[tuple[str, str], str]) -> None:
+    """Stream records into the stage, STAGE_CHUNK at a time.
+
+    Reading and translating (this process's CPU) run in a worker thread one chunk ahead of the
+    database inserting the previous chunk (the server's CPU), so the two overlap; at most two
+    chunks are held at once, whatever the size of the stack.
+    """
+    loop = asyncio.get_running_loop()
+    take = functools.partial(_encoded_chunk, _rows(records, terms))
+    ahead = loop.run_in_executor(None, take)
+    try:
+        while (chunk := await ahead) is not None:
+            ahead = loop.run_in_executor(None, take)
+            await stage.add(chunk)
+    except BaseException:
+        await asyncio.wait([ahead])  # the worker may be mid-chunk: let it finish before the file closes
+        if not ahead.cancelled():
+            ahead.exception()  # retrieved: the first failure is the one raised
+        raise
+
+
+def _encoded_chunk(rows: Iterator[dict[str, Any]]) -> str | None:
+    chunk = list(itertools.islice(rows, STAGE_CHUNK))
+    return orjson.dumps(chunk).decode() if chunk else None
+
+
+def _rows(records: Iterable[CiRecord], terms: dict[tuple[str, str], str]) -> Iterator[dict[str, Any]]:
+    """Each record as `graph.staging` stages it, with its kind's term in its cloud (the installation's own first)."""
+    term_of: dict[tuple[str, str | None], str | None] = {}
+    for seq, r in enumerate(records):
+        key = (r.kind, r.cloud)
+        if key not in term_of:
+            term_of[key] = terms.get((r.kind, r.cloud or "")) or r.provider_term
+        placement = r.placement
+        yield {
+            "seq": seq, "urn": r.urn, "kind": r.kind, "token": r.token, "cloud": r.cloud, "name": r.name,
+            "native_id": r.native_id, "tenancy": placement.tenancy or None, "compartment": placement.compartment or None,
+            "region": placement.region, "provider_ref": r.provider_ref, "parent": r.parent,
+            "deps": list(r.depends_on), "refs": r.refs, "pending_delete": r.pending_delete,
+            "own_compartment": r.own_compartment, "own_compartment_name": r.own_compartment_name,
+            "mapped": r.classification.mapped,
+            # The CI's properties that this record alone decides (see `_properties`).
+            "static": {
+                "kind": r.kind, "name": r.name, "provider": r.cloud or "", "providerTerm": term_of[key], "tags": r.tags,
+                "nativeType": r.token, "nativeId": r.own_compartment or r.native_id, "urn": r.urn,
+                "attributes": r.attributes, "external": r.external,
+            },
+        }
+
+
+def _staged_record(row: dict[str, Any]) -> CiRecord:
+    """A staged row back as the record it was (for the few applied row by row)."""
+    return CiRecord(
+        urn=row["urn"], name=row["name"], token=row["token"],
+        classification=Classification(row["token"], row["kind"], row["cloud"], bool(row["mapped"]), False),
+        native_id=row["native_id"], placement=Placement(row["tenancy"], row["compartment"], row["region"]),
+        tags=row["static"]["tags"], attributes=row["static"]["attributes"], parent=row["parent"],
+        provider_ref=row["provider_ref"], external=row["static"]["external"], pending_delete=bool(row["pending_delete"]),
+        own_compartment=row["own_compartment"], own_compartment_name=row["own_compartment_name"],
+    )
 
 
 async def default_owner(db: Database, organization: str, project: str | None, stack: str | None) -> str | None:
@@ -177,9 +254,8 @@ async def apply_state(
 ) -> ReconcileResult:
     """Translate with the owner's provider's semantic layer (its overrides included), then reconcile.
 
-    Without an `owner`, the stack's default owner (`default_owner`) is used. The state is
-    consumed: its resources are dropped once translated, so that a large stack does not hold both
-    its raw resources and its records through the whole reconcile.
+    Without an `owner`, the stack's default owner (`default_owner`) is used. The state's
+    resources are translated as they stream into the reconcile, never all held at once.
     """
     if owner is None:
         organization = options.get("organization", "organization")
@@ -190,18 +266,8 @@ async def apply_state(
                 f"name one with --owner, or name a tenant {organization.lower()!r}"
             )
     layer = await semantics.layer_for(db, owner)
-    translation = translate.translate(stack_state, layer.mappings, config=config)
-    stack_state.resources.clear()
-    return await reconcile(db, translation, owner=owner, terms=layer.terms, **options)
-
-
-def _effective(records: list[CiRecord]) -> list[CiRecord]:
-    """One record per URN: an old copy awaiting deletion (`delete: true`) yields to its replacement."""
-    chosen: dict[str, CiRecord] = {}
-    for record in records:
-        if record.urn not in chosen or chosen[record.urn].pending_delete:
-            chosen[record.urn] = record
-    return list(chosen.values())
+    stream = translate.RecordStream(stack_state, layer.mappings, config=config)
+    return await reconcile(db, stream, owner=owner, terms=layer.terms, **options)
 
 
 async def _stack(w: GraphWriter, name: str, owner: Vertex) -> Vertex:
@@ -279,31 +345,3 @@ def _properties(
         tenancyUid=tenancy.uid,
         compartmentUid=compartment.uid if compartment else None,
     )
-
-
-async def _create_in_bulk(
-    db: Database,
-    w: GraphWriter,
-    placer: Placer,
-    records: list[CiRecord],
-    stack: Vertex,
-    terms: dict[tuple[str, str], str],
-    actor: str,
-) -> dict[str, Vertex]:
-    """New CIs of a large stack by COPY, in the reconcile's own transaction: same rows, same history.
-
-    A chunk at a time, keeping of each new CI only what its edges need (uid, container), so the
-    memory this takes does not grow with the size of the stack beyond that.
-    """
-    made: dict[str, Vertex] = {}
-    for start in range(0, len(records), VERTEX_CHUNK):
-        prepared: list[tuple[CiRecord, BulkVertex]] = []
-        for record in records[start : start + VERTEX_CHUNK]:
-            tenancy, compartment = await placer.place(record)
-            props = _properties(record, record.name, stack, tenancy, compartment, compartment or tenancy, terms)
-            prepared.append((record, BulkVertex(record.kind, props)))
-        loaded = await bulk.write(db, w.conn, actor, [v for _, v in prepared], [])
-        for record, v in prepared:
-            made[record.urn] = Vertex(loaded.graphids[v.uid], v.label, {"uid": v.uid, "parentUid": v.props["parentUid"]})
-    w.changed = True  # the change-log rows went in by COPY: the writer must still NOTIFY at commit
-    return made

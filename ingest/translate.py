@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,7 +59,11 @@ class CiRecord:
     tags: dict[str, str]
     attributes: dict[str, Any]
     parent: str | None = None
+    # URNs this record needs. Straight from a stream, these are what the state says (any URN) and
+    # `refs` are its string inputs that may be another resource's cloud id; `_link` (or the graph
+    # writer, over a whole stack it has staged) resolves both against the stack's own records.
     depends_on: set[str] = field(default_factory=set)
+    refs: tuple[str, ...] = ()
     provider_ref: str | None = None
     external: bool = False
     pending_delete: bool = False
@@ -87,6 +91,9 @@ class StackTranslation:
     stack: str | None
     records: list[CiRecord]
     skipped: list[Classification]  # provider configurations, the stack, local utility resources
+    # Placement hints gathered over the whole stack (see `RecordStream`); already applied here.
+    accounts: dict[str | None, Counter[str]] = field(default_factory=dict)
+    group_regions: dict[tuple[str | None, str], str] = field(default_factory=dict)
 
     @property
     def unmapped(self) -> list[CiRecord]:
@@ -97,25 +104,67 @@ class StackTranslation:
         return 1.0 if not self.records else 1 - len(self.unmapped) / len(self.records)
 
 
+class RecordStream:
+    """A stack's records, translated one resource at a time as `records` is iterated (once).
+
+    Nothing here needs the whole stack in memory: what a record cannot know alone (a dependency
+    given as another resource's cloud id, an account or region only its neighbours name) is
+    left for whoever sees the whole stack, with the hints gathered on the way (`accounts`: the
+    accounts each provider's resources name; `group_regions`: each resource group's region),
+    both bounded by the number of providers and groups, not of resources.
+    """
+
+    def __init__(
+        self, state: StackState, mappings: Mappings | None = None, config: dict[str, str] | None = None,
+        *, keep_skipped: bool = False,
+    ) -> None:
+        self.project = state.project
+        self.stack = state.stack
+        self.skipped_count = 0
+        self.skipped: list[Classification] = []  # only with `keep_skipped`: a report lists them, an ingest need not
+        self.accounts: dict[str | None, Counter[str]] = defaultdict(Counter)
+        self.group_regions: dict[tuple[str | None, str], str] = {}
+        self._state = state
+        self._mappings = mappings or default_mappings()
+        self._config = config or {}
+        self._keep_skipped = keep_skipped
+
+    @property
+    def records(self) -> Iterator[CiRecord]:
+        providers = {_provider_ref(r): r for r in self._state.providers}
+        defaults = _default_providers(self._config)
+        classified: dict[str, Classification] = {}  # per type token: a stack has few distinct ones
+        for resource in self._state.resources:
+            if not resource.get("custom"):
+                continue  # components and the root stack: logical grouping, not cloud objects
+            token = resource["type"]
+            classification = classified.get(token)
+            if classification is None:
+                classification = classified[token] = self._mappings.classify(token)
+            if classification.ignored:
+                self.skipped_count += 1
+                if self._keep_skipped:
+                    self.skipped.append(classification)
+                continue
+            provider = providers.get(resource.get("provider") or "") or defaults.get(token.split(":", 1)[0])
+            record = _record(resource, classification, provider)
+            if record.placement.tenancy:
+                self.accounts[record.provider_ref][record.placement.tenancy] += 1
+            if record.own_compartment and record.placement.region:
+                self.group_regions[(record.placement.tenancy, record.own_compartment)] = record.placement.region
+            yield record
+
+
 def translate(state: StackState, mappings: Mappings | None = None, config: dict[str, str] | None = None) -> StackTranslation:
-    """`config` is the stack configuration (`aws:region`, `gcp:project`, ...), the default providers' settings."""
-    mappings = mappings or default_mappings()
-    providers = {_provider_ref(r): r for r in state.resources if r["type"].startswith("pulumi:providers:")}
-    defaults = _default_providers(config or {})
-    records: list[CiRecord] = []
-    skipped: list[Classification] = []
-    for resource in state.resources:
-        if not resource.get("custom"):
-            continue  # components and the root stack: logical grouping, not cloud objects
-        classification = mappings.classify(resource["type"])
-        if classification.ignored:
-            skipped.append(classification)
-            continue
-        provider = providers.get(resource.get("provider") or "") or defaults.get(resource["type"].split(":", 1)[0])
-        records.append(_record(resource, classification, provider))
-    _link(records, state.resources)
+    """The whole stack in memory, linked and placed (for reports and small stacks; ingest streams).
+
+    `config` is the stack configuration (`aws:region`, `gcp:project`, ...), the default providers' settings.
+    """
+    stream = RecordStream(state, mappings, config, keep_skipped=True)
+    records = list(stream.records)
+    _link(records)
     _inherit_placement(records)
-    return StackTranslation(state.project, state.stack, records, skipped)
+    return StackTranslation(state.project, state.stack, records, stream.skipped)
 
 
 def _inherit_placement(records: list[CiRecord]) -> None:
@@ -181,10 +230,22 @@ def _record(resource: dict[str, Any], classification: Classification, provider: 
         tags=_tags(outputs) or _tags(inputs),
         attributes=_attributes(native_id, outputs),
         parent=resource.get("parent"),
+        depends_on=_named_dependencies(resource),
+        refs=tuple(_strings(inputs)),
         provider_ref=resource.get("provider"),
         external=bool(resource.get("external")),
         pending_delete=bool(resource.get("delete")),
     )
+
+
+def _named_dependencies(resource: dict[str, Any]) -> set[str]:
+    """The URNs a state resource says it needs: `dependencies`, `propertyDependencies`, `deletedWith`."""
+    targets = set(resource.get("dependencies") or ())
+    for urns in (resource.get("propertyDependencies") or {}).values():
+        targets.update(urns or ())
+    if resource.get("deletedWith"):
+        targets.add(resource["deletedWith"])
+    return {t for t in targets if isinstance(t, str)}  # a URN is a string; anything else names nothing
 
 
 def _placement(cloud, native_id, inputs, outputs, config, provider) -> Placement:
@@ -238,23 +299,15 @@ def _own_compartment(classification, native_id, outputs, inputs, urn) -> tuple[s
     return native_id, readable
 
 
-def _link(records: list[CiRecord], resources: Iterable[dict[str, Any]]) -> None:
+def _link(records: list[CiRecord]) -> None:
     """Dependencies between the CIs of this stack, from the state's edges and from id references."""
-    by_urn = {r.urn: r for r in records}
+    by_urn = {r.urn for r in records}
     by_native_id = {r.native_id: r.urn for r in records if r.native_id}
-    for resource in resources:
-        record = by_urn.get(resource["urn"])
-        if record is None:
-            continue
-        targets = set(resource.get("dependencies") or ())
-        for urns in (resource.get("propertyDependencies") or {}).values():
-            targets.update(urns or ())
-        if resource.get("deletedWith"):
-            targets.add(resource["deletedWith"])
-        for value in _strings(_mapping(resource.get("inputs"))):
-            if value in by_native_id:
-                targets.add(by_native_id[value])
+    for record in records:
+        targets = set(record.depends_on)
+        targets.update(by_native_id[value] for value in record.refs if value in by_native_id)
         record.depends_on = {t for t in targets if t in by_urn and t != record.urn}
+        record.refs = ()
 
 
 def _strings(inputs: dict[str, Any]) -> Iterable[str]:
