@@ -155,14 +155,22 @@ class Access:
     async def sees_change(self, change: Any) -> bool:
         """Whether a subscriber may see a change event: the same read scope as any lookup, applied to
         the version the event carries (its state after the change, or before a deletion)."""
-        if self.filter("read", change.label).everything:
+        f = self.filter("read", change.label)
+        if f.everything:
             return True
+        # Subscribers with the same facts share one filter object (FilterCache): decide once per
+        # change for all of them, not once per subscriber (a thousand dashboards of one team).
+        memo = change.memo.get(("seen", id(f)))
+        if memo is not None and memo[0] is f:
+            return memo[1]
         props = change.after or change.before or {}
         if change.tenancy_uid and change.tenancy_uid not in (await self.hierarchy()).tenancies:
             self.scopes.invalidate()   # a tenancy newer than what this process has seen: look again
             self.forget_hierarchy()
         vertex = Vertex(0, change.label, {**props, "uid": change.uid})
-        return bool(await self.visible([vertex]))
+        seen = bool(await self.visible([vertex]))
+        change.memo[("seen", id(f))] = (f, seen)
+        return seen
 
     async def can(self, action: str, vertex: Vertex) -> bool:
         return bool(await self.visible([vertex], action))

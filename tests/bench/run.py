@@ -17,6 +17,7 @@ Nothing is hard-coded: every figure, baseline and ratio below is measured in the
 from __future__ import annotations
 
 import argparse
+import os
 import asyncio
 import math
 import secrets
@@ -282,6 +283,7 @@ async def bench_subscriptions(server: Server, db: BenchDb, estate: data.Estate, 
     node = await asyncio.create_subprocess_exec(
         "node", str(HERE / "subscribers.mjs"), server.ws_url, str(count), SUBSCRIPTION, "5000",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO, limit=16 * 1024 * 1024,
+        env={**os.environ, "SKYLOOM_TOKEN": server.token or ""},
     )
     database = Database(db.app_url, GRAPH, min_size=1, max_size=2)
     await database.open()

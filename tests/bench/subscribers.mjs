@@ -15,6 +15,8 @@ import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 
 const [url, countArg, query, settleArg = "5000"] = process.argv.slice(2);
+// The bearer token (SKYLOOM_TOKEN) goes in connection_init, as Skyloom expects from API clients.
+const token = process.env.SKYLOOM_TOKEN;
 const count = Number(countArg);
 const settleMs = Number(settleArg);
 const now = () => performance.timeOrigin + performance.now();
@@ -54,6 +56,7 @@ async function open(i) {
     const client = createClient({
       url,
       webSocketImpl: WebSocket,
+      connectionParams: token ? { authorization: `Bearer ${token}` } : {},
       lazy: false,
       retryAttempts: 0,
       keepAlive: 0,
