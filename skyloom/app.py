@@ -32,6 +32,7 @@ from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.graph.reads import GraphReader
 from skyloom.resolvers.context import Context, Services
 from skyloom.resolvers.root import build_schema
+from skyloom.ingest.cloud_worker import CloudPoller
 from skyloom.ingest.pulumi_cloud import CloudSettings
 from skyloom.ingest.webhook import WebhookEndpoint, WebhookWorker
 from skyloom.settings import Limits, Settings
@@ -173,6 +174,13 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         _tune_gc()
         webhooks.db = db
         watcher = asyncio.create_task(_watch_hierarchy(feed, graphql.services.scopes), name="hierarchy-watch")
+        poller = None
+        if settings.pulumi_poll_organizations:
+            poller = CloudPoller(
+                db, CloudSettings(settings.pulumi_api_url, settings.pulumi_access_token),
+                settings.pulumi_poll_organizations, max(1, settings.pulumi_poll_seconds),
+            )
+            await poller.start()
         worker = None
         if settings.pulumi_webhook_secret:
             cloud = CloudSettings(settings.pulumi_api_url, settings.pulumi_access_token)
@@ -183,6 +191,8 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         finally:
             if worker is not None:
                 await worker.stop()
+            if poller is not None:
+                await poller.stop()
             watcher.cancel()
             await calls.stop()
             await sealer.stop()

@@ -62,6 +62,9 @@ class Settings:
     pulumi_webhook_secret: str | None = field(default=None, repr=False)
     pulumi_api_url: str | None = None
     pulumi_access_token: str | None = field(default=None, repr=False)
+    # Organizations the API itself polls (exports of changed stacks, the audit log), and how often.
+    pulumi_poll_organizations: tuple[str, ...] = ()
+    pulumi_poll_seconds: int = 300
     limits: Limits = field(default_factory=Limits)
     # Browser login: the URL browsers and identity providers reach us at (redirect URIs, SAML ACS
     # and entity id; None: http://{host}:{port}), whether cookies are Secure, session lifetime.
@@ -99,6 +102,10 @@ class Settings:
             pulumi_webhook_secret=os.environ.get("SKYLOOM_PULUMI_WEBHOOK_SECRET") or None,
             pulumi_api_url=os.environ.get("SKYLOOM_PULUMI_API_URL") or None,
             pulumi_access_token=os.environ.get("SKYLOOM_PULUMI_ACCESS_TOKEN") or None,
+            pulumi_poll_organizations=tuple(
+                o.strip() for o in os.environ.get("SKYLOOM_PULUMI_POLL_ORGANIZATIONS", "").split(",") if o.strip()
+            ),
+            pulumi_poll_seconds=_int("SKYLOOM_PULUMI_POLL_SECONDS", 300),
             public_url=os.environ.get("SKYLOOM_PUBLIC_URL") or None,
             cookie_secure=_bool("SKYLOOM_COOKIE_SECURE", True),
             session_hours=_int("SKYLOOM_SESSION_HOURS", 8),

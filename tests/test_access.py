@@ -337,3 +337,81 @@ def test_a_quota_from_the_admission_rules_refuses_the_next_create(pg: Pg, world:
         assert len(tree["compartmentTree"]) == 2
     finally:
         limited.stop()
+
+
+# Every CMDB and panel mutation, per persona: what it answers. "ok" is the object; a refusal is a
+# code, and a refusal changes nothing (checked by counting what the mutation would have made).
+MUTATIONS = {
+    "tenantCreate": ('mutation($p: ID!, $n: String!) { r: tenantCreate(input: {providerId: $p, name: $n}) { %s } }', "p"),
+    "subTenantCreate": ('mutation($p: ID!, $n: String!) { r: subTenantCreate(input: {tenantId: $p, name: $n}) { %s } }', "t1"),
+    "cloudBackendCreate": ('mutation($p: ID!, $n: String!) { r: cloudBackendCreate(input: {providerId: $p, name: $n, cloud: GCP}) '
+                           '{ %s } }', "p"),
+    "tenancyCreate": ('mutation($p: ID!, $n: String!, $o: ID!) { r: tenancyCreate(input: {parentId: $p, name: $n, ownerId: $o}) '
+                      '{ %s } }', "root"),
+    "compartmentCreate": ('mutation($p: ID!, $n: String!) { r: compartmentCreate(input: {parentId: $p, name: $n}) { %s } }', "ty1"),
+    "tenantUpdate": ('mutation($p: ID!, $n: String!) { r: tenantUpdate(input: {id: $p, displayName: $n}) { %s } }', "t1"),
+    "providerUpdate": ('mutation($p: ID!, $n: String!) { r: providerUpdate(input: {id: $p, displayName: $n}) { %s } }', "p"),
+    "semanticMappingSet": ('mutation($p: ID!) { r: semanticMappingSet(input: {providerId: $p, '
+                           'tokenPattern: "acme:*", kind: Database}) { %s } }', "p"),
+    "auditRetentionSet": ('mutation { r: auditRetentionSet(priority: DEBUG, keepDays: 399) { %s } }', None),
+}
+NF, FB = "NOT_FOUND", "FORBIDDEN"
+GRID = {   # persona: outcome per mutation, in the order of MUTATIONS
+    "operator":        ["ok", "ok", "ok", "ok", "ok", "ok", "ok", "ok", FB],
+    "tenant_admin":    [NF, "ok", NF, NF, "ok", "ok", NF, NF, FB],
+    "subtenant_admin": [NF, NF, NF, NF, "ok", NF, NF, NF, FB],
+    "editor":          [NF, NF, NF, NF, NF, NF, NF, NF, FB],
+    "viewer":          [NF, FB, NF, NF, FB, FB, NF, NF, FB],
+    "auditor":         [NF, FB, NF, NF, FB, FB, NF, NF, FB],
+    "outsider":        [NF, NF, NF, NF, NF, NF, NF, NF, FB],
+    "anonymous":       [NF, NF, NF, NF, NF, NF, NF, NF, FB],
+}
+COUNTS = """query($p: ID!, $t: ID!, $ty: ID!) { provider(id: $p) { tenants { id } cloudBackends { id } }
+  tenant(id: $t) { subTenants { id } } compartmentTree(tenancyId: $ty) { depth }
+  tenancies(first: 100) { edges { node { id } } } auditRetention { priority keepDays } }"""
+
+
+def world_counts(server: Server, world: World) -> dict[str, Any]:
+    return server.gql(COUNTS, {"p": world.ids["p"], "t": world.ids["t1"], "ty": world.ids["ty1"]})
+
+
+@pytest.mark.parametrize("persona", list(GRID))
+def test_every_cmdb_mutation_by_every_persona(server: Server, world: World, persona: str) -> None:
+    token = world.tokens.get(persona)
+    for (name, (query, target)), expected in zip(MUTATIONS.items(), GRID[persona]):
+        variables: dict[str, Any] = {}
+        if "$n" in query:
+            variables["n"] = f"{world.prefix}-{persona.replace('_', '-')}-{name.lower()}"[:40]
+        if target is not None:
+            variables["p"] = world.ids[target]
+        if name == "tenancyCreate":
+            variables["o"] = world.ids["s1"]
+        selection = RESULT if "$n" in query else "__typename ... on Problem { code message }"
+        before = world_counts(server, world)
+        answer = data(server, token, query % selection, variables)["r"]
+        if expected == "ok":
+            assert "code" not in answer, (persona, name, answer)
+        else:
+            assert answer.get("code") == expected, (persona, name, answer)
+            assert world_counts(server, world) == before, (persona, name)
+
+
+def test_an_expired_token_is_refused(server: Server, pg: Pg, world: World) -> None:
+    from datetime import timedelta
+
+    async def expired() -> str:
+        db = Database(pg.app_url, GRAPH, min_size=1, max_size=1)
+        await db.open()
+        try:
+            account = await identity.create_service_account(db, f"{world.prefix}-expired", "system:tests")
+            await identity.create_binding(db, "service", account.id, "viewer", "tenant", world.ids["t1"], "system:tests")
+            token, _ = await identity.create_api_token(db, account.id, "short", "system:tests", expires_in=timedelta(seconds=1))
+            return token
+        finally:
+            await db.close()
+
+    token = asyncio.run(expired())
+    assert TENANT_ONE <= names(server, world, token)
+    time.sleep(1.2)
+    r = ask(server, token, NAMES, {"t": world.prefix})
+    assert r.status_code == 401 and r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 
 from tests.clients.fake_pulumi_cloud import FakeCloud
@@ -71,3 +73,32 @@ def test_a_refused_token_is_a_clear_error(pg: Pg, server: Server, cloud: str) ->
     owner = tenant(server, p["id"])["id"]
     result = poll(pg, cloud, unique("org"), owner, token="wrong")
     assert result.returncode == 1 and "Pulumi Cloud answered 401" in result.stderr
+
+
+def test_the_api_polls_an_organization_by_itself(pg: Pg, server: Server, cloud: str) -> None:
+    # Given an organization with a stack and an audit log, and a tenant named like it
+    org = unique("pollorg")
+    FakeCloud.add_stack(org, "proj-api", "prod", GCP[0].read_bytes(), last_update=500)
+    FakeCloud.audit_events[org] = [{"timestamp": 1756400000, "sourceIP": "203.0.113.5", "event": "stack-update-started",
+                                    "description": "A stack update started.",
+                                    "user": {"name": "Poll", "githubLogin": "poller", "avatarUrl": "https://example.com/p.png"}}]
+    p = provider(server)
+    tenancy(server, backend(server, p["id"], "GCP")["id"])
+    owner = tenant(server, p["id"], name=org)["id"]
+    # When an API server runs with the organization in its polling list
+    polling = Server(pg.app_url, {"SKYLOOM_PULUMI_API_URL": cloud, "SKYLOOM_PULUMI_ACCESS_TOKEN": TOKEN,
+                                  "SKYLOOM_PULUMI_POLL_ORGANIZATIONS": org, "SKYLOOM_PULUMI_POLL_SECONDS": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        stacks: list = []
+        while time.monotonic() < deadline and not stacks:
+            stacks = polling.gql("query($t: ID!) { tenant(id: $t) { stacks { name } } }", {"t": owner})["tenant"]["stacks"]
+            time.sleep(0.3)
+        # Then the stack is ingested for the tenant, and the audit log landed in the trail, once
+        assert stacks == [{"name": f"{org}/proj-api/prod"}]
+        time.sleep(2.5)   # a few more polling rounds: nothing is taken twice
+        with psycopg.connect(pg.admin_url, autocommit=True) as conn:
+            taken = conn.execute("SELECT actor, tenant FROM skyloom.audit_entry WHERE target = %s", (f"pulumi-org:{org}",)).fetchall()
+        assert taken == [("pulumi:poller", owner)]
+    finally:
+        polling.stop()
