@@ -192,7 +192,7 @@ def bench_export(app_url: str, admin_url: str, owner: str, n: int, report: Repor
 async def bench_live(app_url: str, owner: str, rounds: int, report: Report, workdir: Path) -> None:
     log = workdir / "live.jsonl"
     log.write_text(json.dumps({"sequence": 1, "timestamp": 0, "preludeEvent": {"config": {"aws:region": "eu-west-1"}}}) + "\n")
-    root, _ = make_token(app_url, "bench-live-root", [("provider-operator", "installation", "*")])
+    root, _ = await asyncio.to_thread(make_token, app_url, "bench-live-root", [("provider-operator", "installation", "*")])
     server = Server(app_url, token=root)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SKYLOOM_")} | {"SKYLOOM_DATABASE_URL": app_url}
     follower = subprocess.Popen(
