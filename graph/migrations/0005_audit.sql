@@ -44,8 +44,8 @@ CREATE INDEX audit_entry_unsealed ON skyloom.audit_entry (priority, id) WHERE ha
 CREATE INDEX audit_entry_position ON skyloom.audit_entry (priority, position) WHERE position IS NOT NULL;
 CREATE INDEX audit_entry_at ON skyloom.audit_entry (at, id);
 CREATE INDEX audit_entry_tenant ON skyloom.audit_entry (tenant, at) WHERE tenant IS NOT NULL;
-CREATE INDEX audit_entry_actor ON skyloom.audit_entry (actor, at);
-CREATE INDEX audit_entry_type ON skyloom.audit_entry (type, at);
+-- No index on actor or type: each costs every insert and every seal, and the trail is read newest
+-- first, where the (at, id) index with a filter serves those questions.
 
 -- The last sealed link of each chain, so that deleting the newest entries is detected too.
 CREATE TABLE skyloom.audit_head (
@@ -105,15 +105,22 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 
 -- Chain up to `batch` committed, unsealed entries per priority. One sealer at a time across all
--- replicas (a transaction-level advisory lock); a busy sealer elsewhere makes this a no-op.
+-- replicas (a transaction-level advisory lock); a busy sealer elsewhere makes this a no-op. The
+-- links are computed in memory and written with one UPDATE per priority: a statement per entry
+-- (each pruning the partitions anew) cost more than the hashing.
 CREATE FUNCTION skyloom.audit_seal(batch integer DEFAULT 10000) RETURNS integer
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, skyloom SET TimeZone = 'UTC' AS $fn$
 DECLARE
-    h    record;
-    e    skyloom.audit_entry;
-    pos  bigint;
-    prev bytea;
-    done integer := 0;
+    h      record;
+    e      skyloom.audit_entry;
+    pos    bigint;
+    prev   bytea;
+    ats    timestamptz[];
+    ids    bigint[];
+    poss   bigint[];
+    prevs  bytea[];
+    hashes bytea[];
+    done   integer := 0;
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('skyloom.audit_seal')) THEN
         RETURN 0;
@@ -121,18 +128,22 @@ BEGIN
     FOR h IN SELECT * FROM skyloom.audit_head ORDER BY priority FOR UPDATE LOOP
         pos := h.position;
         prev := h.hash;
+        ats := '{}'; ids := '{}'; poss := '{}'; prevs := '{}'; hashes := '{}';
         FOR e IN SELECT * FROM skyloom.audit_entry
                  WHERE priority = h.priority AND hash IS NULL ORDER BY id LIMIT batch LOOP
             pos := pos + 1;
             e.position := pos;
             e.prev_hash := prev;
+            prevs := prevs || prev;
             prev := sha256(prev || skyloom.audit_canonical(e));
-            UPDATE skyloom.audit_entry SET position = pos, prev_hash = e.prev_hash, hash = prev
-            WHERE priority = e.priority AND at = e.at AND id = e.id;
-            done := done + 1;
+            ats := ats || e.at; ids := ids || e.id; poss := poss || pos; hashes := hashes || prev;
         END LOOP;
         IF pos <> h.position THEN
+            UPDATE skyloom.audit_entry t SET position = u.pos, prev_hash = u.prev, hash = u.hash
+            FROM unnest(ats, ids, poss, prevs, hashes) AS u(at, id, pos, prev, hash)
+            WHERE t.priority = h.priority AND t.at = u.at AND t.id = u.id;
             UPDATE skyloom.audit_head SET position = pos, hash = prev WHERE priority = h.priority;
+            done := done + (pos - h.position);
         END IF;
     END LOOP;
     RETURN done;
