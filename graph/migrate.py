@@ -96,6 +96,8 @@ def ensure_layout(conn: psycopg.Connection, graph: str) -> None:
         conn.execute("SELECT ag_catalog.create_graph(%s)", (graph,))
     for label in labels.vertex_labels():
         conn.execute("SELECT skyloom.ensure_vertex_label(%s, %s, %s)", (graph, label, labels.label_role(label)))
+        if labels.label_role(label) != "panel":
+            conn.execute("SELECT skyloom.ensure_ci_statistics(%s, %s)", (graph, label))
     for label in labels.EDGE_LABELS:
         conn.execute("SELECT skyloom.ensure_edge_label(%s, %s)", (graph, label))
 

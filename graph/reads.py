@@ -7,7 +7,7 @@ property has an expression index (created by `skyloom.ensure_vertex_label`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from skyloom.graph import labels
@@ -29,6 +29,8 @@ _LIVE = "(properties ->> 'deleted'::text) = 'false'"
 # still means the graphid column (and can walk its index) rather than the converted output.
 _VERTEX = "id::text::bigint AS gid, properties"
 MAX_IMPACT_NODES = 10_000
+# Above this many (kind, tenancy) pairs a scoped page is one statement over the whole scope again.
+MAX_TENANCY_BRANCHES = 256
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,20 @@ class Page:
 def _like_pattern(text: str) -> str:
     escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _within_tenancy(scope: SqlScope, tenancy: str) -> SqlScope:
+    """A scope narrowed to one tenancy the query already asks for: the planner then sees one
+    tenancy, not the caller's whole list (which made it read the tenant's share and sort it)."""
+    if scope.everything:
+        return scope
+    parts = []
+    for part in scope.parts:
+        if part.compartments:
+            parts.append(part)   # compartment grants keep their own test
+        elif part.all_tenancies or tenancy in part.tenancies:
+            parts.append(replace(part, tenancies=frozenset({tenancy}), all_tenancies=False))
+    return SqlScope(tuple(parts))
 
 
 def _ids_param(ids: list[int]) -> list[str]:
@@ -147,12 +163,18 @@ class GraphReader:
         branches = []
         for kind in kinds:
             scope = q.scopes.get(kind) if q.scopes is not None else None
+            if scope is not None and q.tenancy_uid is not None and kind != "Tenancy":
+                scope = _within_tenancy(scope, q.tenancy_uid)
             if scope is None:
                 branches.append(f"SELECT id, properties FROM {table(self.graph, kind)}")
             elif not scope.is_nothing:
                 branches.append(f"SELECT id, properties FROM {table(self.graph, kind)} WHERE {scope_sql(scope, kind, params)}")
         # Nothing in scope: an empty source of the same shape, so the statement stays valid.
         sources = " UNION ALL ".join(branches) or f"SELECT id, properties FROM {table(self.graph, kinds[0])} WHERE FALSE"
+        where = self._conditions(q, params)
+        return f"({sources}) AS v", where, params
+
+    def _conditions(self, q: CiQuery, params: list[Any]) -> str:
         conditions: list[str] = []
         if not q.include_deleted:
             conditions.append(_LIVE)
@@ -174,10 +196,51 @@ class GraphReader:
         if q.text:
             conditions.append("lower(properties ->> 'name'::text) LIKE %s")
             params.append(_like_pattern(q.text))
-        where = " AND ".join(conditions) or "TRUE"
-        return f"({sources}) AS v", where, params
+        return " AND ".join(conditions) or "TRUE"
+
+    def _per_tenancy_sql(self, q: CiQuery, first: int, after: int | None) -> tuple[str, list[Any]] | None:
+        """A scoped page as one index-ordered branch per (kind, tenancy), merged: for callers whose
+        scope is a few tenancies (a tenant's lists), each branch stops after a page instead of the
+        planner reading and sorting everything the tenant has. None when the scope is not of that shape."""
+        if q.scopes is None or q.tenancy_uid is not None or q.compartment_uids is not None:
+            return None
+        kinds = q.kinds or labels.ci_labels()
+        pairs: list[tuple[str, str | None, SqlScope]] = []
+        for kind in kinds:
+            scope = q.scopes.get(kind)
+            if scope is None or scope.everything or any(p.compartments or p.all_tenancies for p in scope.parts):
+                return None
+            if scope.is_nothing:
+                continue
+            if kind == "Tenancy":   # a tenancy is its own tenancy: one branch, and tenancies are few
+                pairs.append((kind, None, scope))
+            else:
+                pairs += [(kind, t, scope) for t in sorted({t for p in scope.parts for t in p.tenancies})]
+        if not pairs or len(pairs) > MAX_TENANCY_BRANCHES:
+            return None
+        params: list[Any] = []
+        branches = []
+        for kind, tenancy, scope in pairs:
+            tests = []
+            if tenancy is not None:
+                tests.append("(properties ->> 'tenancyUid'::text) = %s")
+                params.append(tenancy)
+            tests.append(scope_sql(scope, kind, params))
+            tests.append(self._conditions(q, params))
+            if after is not None:
+                tests.append("id > %s::text::graphid")
+                params.append(str(after))
+            branches.append(
+                f"(SELECT id, properties FROM {table(self.graph, kind)} WHERE {' AND '.join(tests)} ORDER BY id LIMIT %s)"
+            )
+            params.append(first + 1)
+        return f"SELECT {_VERTEX} FROM ({' UNION ALL '.join(branches)}) AS v ORDER BY id LIMIT %s", [*params, first + 1]
 
     async def search(self, q: CiQuery, first: int, after: int | None = None) -> Page:
+        narrow = self._per_tenancy_sql(q, first, after)
+        if narrow is not None:
+            found = await self._vertices(narrow[0], narrow[1], prepare=False)
+            return Page(found[:first], len(found) > first)
         source, where, params = self._search_sql(q)
         if after is not None:
             where += " AND id > %s::text::graphid"

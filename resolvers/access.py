@@ -94,7 +94,16 @@ class Access:
         kinds = list(kinds)
         if self.unrestricted(action, kinds):
             return None
-        return {kind: await self._sql(self.filter(action, kind)) for kind in kinds}
+        # Kinds usually share one filter object (the same bindings reach all CI kinds): turn each
+        # distinct filter into SQL once.
+        made: dict[int, SqlScope] = {}
+        scopes = {}
+        for kind in kinds:
+            f = self.filter(action, kind)
+            if id(f) not in made:
+                made[id(f)] = await self._sql(f)
+            scopes[kind] = made[id(f)]
+        return scopes
 
     async def _sql(self, f: ScopeFilter) -> SqlScope:
         parts = []

@@ -415,3 +415,25 @@ def test_an_expired_token_is_refused(server: Server, pg: Pg, world: World) -> No
     time.sleep(1.2)
     r = ask(server, token, NAMES, {"t": world.prefix})
     assert r.status_code == 401 and r.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_a_tenants_pages_walk_every_kind_and_tenancy_in_order(server: Server, pg: Pg, world: World) -> None:
+    # Given a tenant with two sub-tenancies, each with compartments (made in alternating order)
+    ty1b = tenancy(server, world.ids["root"], owner_id=world.ids["s1"], name=f"{world.prefix}-ty1b")["id"]
+    made = [compartment(server, t, name=f"{world.prefix}-walk{i}")["id"]
+            for i, t in enumerate([world.ids["ty1"], ty1b] * 3)]
+    token, _ = make_token(pg.app_url, f"{world.prefix}-walker", [("viewer", "tenant", world.ids["t1"])])
+    # When it pages through every CI it may see, two at a time
+    seen, after = [], None
+    query = "query($a: String) { cis(filter: {kinds: [Tenancy, Compartment], text: \"%s-walk\"}, first: 2, after: $a) " \
+            "{ edges { node { id } } pageInfo { hasNextPage endCursor } } }" % world.prefix
+    while True:
+        page = data(server, token, query, {"a": after})["cis"]
+        seen += [e["node"]["id"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    # Then it gets each exactly once, oldest first, across both tenancies
+    assert seen == made
+    # And the other tenant's walker sees none of them
+    assert data(server, world.tokens["outsider"], query, {"a": None})["cis"]["edges"] == []
