@@ -82,5 +82,5 @@ __all__ = [
     "impersonate", "list_api_tokens", "list_bindings", "list_group_mappings", "list_idps", "load_actor",
     "open_session", "provision", "remove_group_mapping", "remove_member", "resolve_api_token",
     "resolve_session", "revoke_all_sessions", "revoke_api_token", "revoke_binding", "revoke_session",
-    "revoke_session_by_id", "set_user_disabled", "update_idp",
+    "revoke_session_by_id", "secret_from_env", "set_user_disabled", "update_idp",
 ]

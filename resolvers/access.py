@@ -24,7 +24,7 @@ from skyloom.graph.scope import Hierarchy, Placement, ScopeReader, SqlPart, SqlS
 from skyloom.policy.actor import Actor
 from skyloom.policy.adapter import Decision, Policy
 from skyloom.policy.resources import Ci, ConfigObject, PanelObject
-from skyloom.policy.scopes import ALL_PROVIDERS, FieldIn, FieldIsSet, FieldNotEquals, ScopeFilter, TagEquals, TagNotEquals
+from skyloom.policy.scopes import ALL_PROVIDERS, FieldIn, FieldNotEquals, ScopeFilter, TagEquals, TagNotEquals
 
 _TENANCY_FIELDS = ("provider_id", "tenant_id", "subtenant_id", "created_by")
 

@@ -12,7 +12,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from skyloom.deploy.local.cluster import APP_ROLE
 from skyloom.graph import identity as idn
 from skyloom.graph.identity_model import new_api_token
 from skyloom.graph.pool import Database

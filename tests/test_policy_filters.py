@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 
-from skyloom.policy.actor import ANONYMOUS, Actor, AuthStrength
+from skyloom.policy.actor import Actor, AuthStrength
 from skyloom.policy.adapter import Policy
 from skyloom.policy.resources import ACTIONS, Ci, ConfigObject, PanelObject
 from skyloom.policy.scopes import FieldIn, FieldIsSet, FieldNotEquals, ScopeFilter, TagEquals, TagNotEquals

@@ -23,10 +23,7 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from psycopg import sql
 
-from skyloom.deploy.local.cluster import APP_ROLE
-from skyloom.graph import proofs as store
 from skyloom.graph.pool import Database
 from skyloom.policy.proofs import Challenge, Code, Proof, ProofError, StepUp, payload_digest, signer
 from skyloom.policy.proofs.challenge import DOMAIN, key_fingerprint
