@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 
 from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.graph.records import table
+from skyloom.graph.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class GroupWriter:
     async def stop(self) -> None:
         if self._task is not None:
             await self._flush_all()
-            await _cancel(self._task)
+            await stop_task(self._task)
             self._task = None
 
     async def write(self, entry: Entry) -> None:
@@ -155,14 +156,6 @@ class GroupWriter:
             for _, future in batch:
                 if not future.done():
                     future.set_result(None)
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
 
 
 async def seal(db: Database, batch: int = 10_000) -> int:
@@ -214,7 +207,7 @@ class Sealer:
 
     async def stop(self) -> None:
         if self._task is not None:
-            await _cancel(self._task)
+            await stop_task(self._task)
             self._task = None
 
     async def _run(self) -> None:

@@ -21,6 +21,7 @@ from psycopg import AsyncConnection
 from skyloom.graph.pool import Database
 from skyloom.graph.records import CHANGE_COLUMNS, Change, change_from_row
 from skyloom.graph.store import CHANNEL
+from skyloom.graph.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,7 @@ class ChangeFeed:
         self._task = asyncio.create_task(self._run(), name="skyloom-changefeed")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
 
     def subscribe(self, topics: Iterable[str], maxsize: int = 1000) -> Subscription:
         sub = Subscription(topics, maxsize)

@@ -12,6 +12,7 @@ import logging
 
 from skyloom.graph.locks import try_lock
 from skyloom.graph.pool import Database, DatabaseUnavailable
+from skyloom.graph.tasks import stop_task
 from skyloom.ingest import audit_logs, cloud_poll, reconcile
 from skyloom.ingest.pulumi_cloud import CloudError, CloudSettings, PulumiCloud
 
@@ -30,13 +31,8 @@ class CloudPoller:
         self._task = asyncio.create_task(self._run(), name="skyloom-cloud-poll")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def poll_once(self) -> None:
         cloud = PulumiCloud(self.cloud)

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse
 
 from skyloom.graph import deliveries
 from skyloom.graph.pool import Database, DatabaseUnavailable
+from skyloom.graph.tasks import stop_task
 from skyloom.ingest import cloud_poll, reconcile
 from skyloom.ingest.pulumi_cloud import CloudError, CloudSettings, PulumiCloud
 from skyloom.ingest.state import StateError
@@ -117,12 +118,7 @@ class WebhookWorker:
         self._task = asyncio.create_task(self._run(), name="skyloom-webhooks")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_task(self._task)
 
     async def _run(self) -> None:
         while True:

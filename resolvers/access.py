@@ -181,9 +181,6 @@ class Access:
         change.memo[("seen", id(f))] = (f, seen)
         return seen
 
-    async def can(self, action: str, vertex: Vertex) -> bool:
-        return bool(await self.visible([vertex], action))
-
     async def decide(self, action: str, resource: Any) -> Decision:
         return self.policy.decide(self.actor, action, resource)
 

@@ -73,7 +73,8 @@ class Authenticator:
         )
 
     async def refused(self, reason: Unauthenticated, source: str | None, request_id: str | None, via: str) -> None:
-        """Audit a refused credential (the writer is the app's, so this costs no extra round trip)."""
+        """Audit a refused credential in its own transaction: refusals are rare, and are audited even
+        when call auditing is off (so not through the app's call writer)."""
         async with self.db_of().connection() as conn:
             async with conn.transaction():
                 await audit.record(conn, [audit.Entry(

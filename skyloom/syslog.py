@@ -22,6 +22,7 @@ import orjson
 
 from skyloom.graph import audit_reads
 from skyloom.graph.audit import PRIORITIES
+from skyloom.graph.locks import try_lock
 from skyloom.graph.pool import Database
 
 log = logging.getLogger(__name__)
@@ -114,15 +115,10 @@ class Forwarder:
 
     async def forward_once(self, progress: Callable[[int], None] | None = None) -> int:
         """Send everything sealed since the last run; returns how many entries went out."""
-        async with self.db.connection() as lock:
-            cur = await lock.execute("SELECT pg_try_advisory_lock(hashtext(%s))", ("skyloom.syslog:" + self.destination.name,))
-            (mine,) = await cur.fetchone()
+        async with try_lock(self.db, f"skyloom.syslog:{self.destination.name}") as mine:
             if not mine:
                 return 0  # another replica is forwarding to this destination
-            try:
-                return await self._send_all(progress)
-            finally:
-                await lock.execute("SELECT pg_advisory_unlock(hashtext(%s))", ("skyloom.syslog:" + self.destination.name,))
+            return await self._send_all(progress)
 
     async def _send_all(self, progress: Callable[[int], None] | None) -> int:
         sent = 0

@@ -92,6 +92,17 @@ def demo_loaded(pg: Pg) -> None:
     asyncio.run(load())
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Stop a process a test started (by its handle, so by its PID): politely, then for sure."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -159,13 +170,7 @@ class Server:
 
     def stop(self) -> None:
         self.http.close()
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         if self.log is not subprocess.DEVNULL:
             self.log.close()
 

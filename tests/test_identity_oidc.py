@@ -19,7 +19,7 @@ import pytest
 from skyloom.identity import LoginError, LoginErrorCode as Code
 from skyloom.identity.oidc import OidcProviderConfig, OidcRelyingParty, PendingOidcLogin
 from skyloom.policy.actor import AuthStrength
-from tests.conftest import free_port
+from tests.conftest import free_port, stop_process
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -49,12 +49,7 @@ def idp() -> Iterator[Idp]:
         assert ready["event"] == "ready"
         yield Idp(ready["issuer"], redirect_uri, client_secrets)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 class TokenTap(httpx.AsyncBaseTransport):

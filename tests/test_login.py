@@ -25,8 +25,9 @@ from skyloom.graph import identity as idn
 from skyloom.graph import login_state
 from skyloom.graph.pool import Database
 from tests.clients.saml_idp import TWO_FACTOR, SamlIdp
-from tests.conftest import Pg, Server, free_port, unique
+from tests.conftest import Pg, Server, free_port, stop_process, unique
 from tests.test_identity_oidc import browse
+from tests.test_identity_store import admin_rows
 
 REPO = Path(__file__).resolve().parent.parent
 PUBLIC = "https://panel.example.test"
@@ -78,12 +79,7 @@ def oidc_provider(oidc_id: str) -> Iterator[tuple[str, str]]:
         assert line, f"oidc_idp.mjs exited with {proc.poll()}"
         yield json.loads(line)["issuer"], secret
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 @pytest.fixture(scope="module")
@@ -166,12 +162,6 @@ def saml_start(panel: Panel, idp_id: str, return_to: str = "/ci") -> Any:
 def saml_post(panel: Panel, idp_id: str, response: str, relay_state: str, request_id: str | None = None) -> httpx.Response:
     return call(panel.server, "POST", f"/auth/{idp_id}/acs", data={"SAMLResponse": response, "RelayState": relay_state},
                 request_id=request_id)
-
-
-async def admin_rows(pg: Pg, query: str, params: Any = ()) -> list[tuple]:
-    async with await psycopg.AsyncConnection.connect(pg.admin_url, autocommit=True) as conn:
-        cur = await conn.execute(query, params)
-        return await cur.fetchall() if cur.description else []
 
 
 async def counts(pg: Pg) -> dict[str, int]:
