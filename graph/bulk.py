@@ -26,7 +26,8 @@ import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any, TypeVar
@@ -113,6 +114,9 @@ async def load(
                     await loader.vertices(conn, chunk)
                 for chunk in _chunks(edges, chunk_size):
                     await loader.edges(conn, chunk)
+                if loader.written:
+                    # Stamped rows go to their tenant's storage (graph isolation modes).
+                    await conn.execute("SELECT skyloom.settle(%s)", (sorted(loader.written),))
                 if loader.result.vertices:
                     # The writer's one NOTIFY per transaction: replicas read this transaction's rows.
                     await conn.execute(
@@ -142,6 +146,13 @@ class _Loader:
         self._vertex_labels = frozenset(labels.vertex_labels())
         self._ci_labels = frozenset(labels.ci_labels())
         self._edge_labels = frozenset(labels.EDGE_LABELS)
+        # Tenant stamps, as the writer derives them: owner (tenant / sub-tenant) -> tenant, tenancy
+        # -> tenant, and every stamped vertex of this load (its outgoing edges carry its stamp).
+        self._owners: dict[str, str | None] = {}
+        self._tenancies: dict[str, str | None] = {}
+        self._stamps: dict[str, str] = {}
+        self.written: set[str] = set()
+        self.rls: bool | None = None  # row-level security on the label tables (COPY goes through a temp table)
 
     def clock(self, phase: str, since: float) -> float:
         now = time.perf_counter()
@@ -157,15 +168,18 @@ class _Loader:
             by_label[v.label].append(v)
         t = self.clock("check", t)
         history: list[tuple[str, str, str | None, bytes]] = []
+        await self._learn_stored(conn, chunk)
         for label, items in by_label.items():
             ids = await self._reserve(conn, label, len(items))
             t = self.clock("reserve ids", t)
-            async with _CopyBuffer(conn, f"COPY {table(self.graph, label)} (id, properties) FROM STDIN") as out:
+            async with self._copy_rows(conn, label, "id, properties") as out:
                 for v, gid in zip(items, ids):
                     if v.uid in self.gids:
                         raise BulkLoadError(f"uid {v.uid} appears twice in the input")
                     self.gids[v.uid] = gid
                     text = orjson.dumps(self._stored(v))
+                    if label in self._ci_labels:
+                        self.written.add(label)
                     await out.add(b"%d\t%s\n" % (gid, _escape(text)))
                     tenancy = v.uid if label == "Tenancy" else v.props.get("tenancyUid")
                     history.append((v.uid, label, tenancy, text))
@@ -196,7 +210,43 @@ class _Loader:
         row.update(
             uid=v.uid, version=1, createdAt=self.stamp, updatedAt=self.stamp, deleted=False, deletedAt=None
         )
+        if v.label == "Tenant":
+            self._owners[v.uid] = v.uid
+        elif v.label == "SubTenant":
+            self._owners[v.uid] = self._owners.get(v.props.get("parentUid"))
+        elif v.label in self._ci_labels:
+            if v.label == "Tenancy":
+                tenant = self._tenancies[v.uid] = self._owners.get(v.props.get("ownerUid"))
+            else:
+                tenant = self._tenancies.get(v.props.get("tenancyUid"))
+            row["tenantUid"] = tenant
+            if tenant is not None:
+                self._stamps[v.uid] = tenant
         return row
+
+    async def _learn_stored(self, conn: AsyncConnection, chunk: list[BulkVertex]) -> None:
+        """Stamps of the owners and tenancies this chunk names that are stored already, not loaded here."""
+        owners = {v.props.get("ownerUid") for v in chunk if v.label == "Tenancy"} | {
+            v.props.get("parentUid") for v in chunk if v.label == "SubTenant"}
+        tenancies = {v.props.get("tenancyUid") for v in chunk if v.label in self._ci_labels and v.label != "Tenancy"}
+        owners = {u for u in owners if isinstance(u, str) and u not in self._owners}
+        tenancies = {u for u in tenancies if isinstance(u, str) and u not in self._tenancies}
+        if owners:
+            cur = await conn.execute(
+                f"SELECT properties ->> 'uid'::text, properties ->> 'uid'::text FROM {table(self.graph, 'Tenant')}"
+                " WHERE (properties ->> 'uid'::text) = ANY(%(uids)s) UNION ALL"
+                f" SELECT properties ->> 'uid'::text, properties ->> 'parentUid'::text FROM {table(self.graph, 'SubTenant')}"
+                " WHERE (properties ->> 'uid'::text) = ANY(%(uids)s)",
+                {"uids": sorted(owners)},
+            )
+            self._owners.update({uid: tenant for uid, tenant in await cur.fetchall()})
+        if tenancies:
+            cur = await conn.execute(
+                f"SELECT properties ->> 'uid'::text, properties ->> 'tenantUid'::text FROM {table(self.graph, 'Tenancy')}"
+                " WHERE (properties ->> 'uid'::text) = ANY(%s)",
+                (sorted(tenancies),),
+            )
+            self._tenancies.update({uid: tenant for uid, tenant in await cur.fetchall()})
 
     async def _history(self, conn: AsyncConnection, rows: list[tuple[str, str, str | None, bytes]]) -> None:
         """One 'create' version per vertex, as `GraphWriter._log` writes it (at / tx take their defaults)."""
@@ -233,13 +283,14 @@ class _Loader:
             ids = await self._reserve(conn, relation, len(items))
             t = self.clock("reserve ids", t)
             gids = self.gids
-            async with _CopyBuffer(
-                conn, f"COPY {table(self.graph, relation)} (id, start_id, end_id, properties) FROM STDIN"
-            ) as out:
+            async with self._copy_rows(conn, relation, "id, start_id, end_id, properties") as out:
                 for e, gid in zip(items, ids):
-                    props = _escape(orjson.dumps(e.props)) if e.props else b"{}"
+                    stamp = self._stamps.get(e.start)
+                    stored = {**(e.props or {}), "tenantUid": stamp} if stamp else e.props
+                    props = _escape(orjson.dumps(stored)) if stored else b"{}"
                     await out.add(b"%d\t%d\t%d\t%s\n" % (gid, gids[e.start], gids[e.end], props))
             self.result.edges[relation] = self.result.edges.get(relation, 0) + len(items)
+            self.written.add(relation)
             t = self.clock("edges", t)
         self.progress(f"edges: {self.result.edge_count} written")
 
@@ -249,16 +300,37 @@ class _Loader:
         if not unknown:
             return
         cur = await conn.execute(
-            f"SELECT properties ->> 'uid'::text, id::text::bigint FROM {vertex_parent(self.graph)} "
+            f"SELECT properties ->> 'uid'::text, id::text::bigint, properties ->> 'tenantUid'::text FROM {vertex_parent(self.graph)} "
             "WHERE (properties ->> 'uid'::text) = ANY(%s)",
             (sorted(unknown),),
         )
-        for uid, gid in await cur.fetchall():
+        for uid, gid, stamp in await cur.fetchall():
             self.gids[uid] = gid
+            if stamp is not None:
+                self._stamps[uid] = stamp
         missing = sorted(unknown - self.gids.keys())
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise BulkLoadError(f"edges refer to {len(missing)} uid(s) found neither in this load nor in the graph: {shown}")
+
+    @asynccontextmanager
+    async def _copy_rows(self, conn: AsyncConnection, label: str, columns: str) -> AsyncIterator["_CopyBuffer"]:
+        """COPY into a label table; under row-level security (which refuses COPY) through a temporary table."""
+        if self.rls is None:
+            cur = await conn.execute("SELECT mode IN ('rls', 'graph_rls') FROM skyloom.isolation")
+            self.rls = bool((await cur.fetchone())[0])
+        if not self.rls:
+            async with _CopyBuffer(conn, f"COPY {table(self.graph, label)} ({columns}) FROM STDIN") as out:
+                yield out
+            return
+        scratch = "bulk_edge" if label in self._edge_labels else "bulk_vertex"
+        await conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DROP AS SELECT {columns} FROM {table(self.graph, label)} WITH NO DATA"
+        )
+        async with _CopyBuffer(conn, f"COPY {scratch} ({columns}) FROM STDIN") as out:
+            yield out
+        await conn.execute(f"INSERT INTO {table(self.graph, label)} ({columns}) SELECT {columns} FROM {scratch}")
+        await conn.execute(f"TRUNCATE {scratch}")
 
     # -- ids ----------------------------------------------------------------------------------
     async def _reserve(self, conn: AsyncConnection, label: str, count: int) -> list[int]:

@@ -84,8 +84,11 @@ def migrate(
             progress(f"reconciling graph {graph!r} with the vocabulary")
             with conn.transaction():
                 ensure_layout(conn, graph)
-                if app_role and role_exists(conn, app_role):
-                    grant_app_role(conn, graph, app_role)
+                role = app_role if app_role and role_exists(conn, app_role) else None
+                if role:
+                    grant_app_role(conn, graph, role)
+                progress("applying the tenant isolation mode")
+                reconcile_isolation(conn, graph, role)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied
@@ -102,6 +105,15 @@ def ensure_layout(conn: psycopg.Connection, graph: str) -> None:
         conn.execute("SELECT skyloom.ensure_edge_label(%s, %s)", (graph, label))
 
 
+def reconcile_isolation(conn: psycopg.Connection, graph: str, app_role: str | None) -> None:
+    """Guard the CI tables for the installation's isolation mode, and refresh every tenant's graph and grants."""
+    containers = [label for label in labels.ci_labels() if labels.label_role(label) == "container"]
+    conn.execute(
+        "SELECT skyloom.isolation_reconcile(%s, %s, %s, %s, %s)",
+        (graph, app_role, list(labels.ci_labels()), containers, list(labels.EDGE_LABELS)),
+    )
+
+
 def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
     """The API's role may read and write the graph, and only append to the change log."""
     role, schema = sql.Identifier(app_role), sql.Identifier(graph)
@@ -112,6 +124,11 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "GRANT SELECT, INSERT ON skyloom.change_log TO {role}",
         "REVOKE UPDATE, DELETE, TRUNCATE ON skyloom.change_log FROM {role}",
         "GRANT SELECT ON skyloom.schema_migration TO {role}",
+        # Isolation: the API reads the mode and the tenants' homes; it routes stamped rows and moves
+        # tenancies only through these functions, which run as their owner.
+        "GRANT SELECT ON skyloom.isolation, skyloom.tenant_home TO {role}",
+        "GRANT EXECUTE ON FUNCTION skyloom.settle(text[]), skyloom.restamp_tenancy(uuid, uuid),"
+        " skyloom.provision_tenant(uuid) TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON skyloom.ingest_checkpoint TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON skyloom.webhook_delivery TO {role}",
         "GRANT SELECT, INSERT ON skyloom.webhook_rejection TO {role}",

@@ -39,13 +39,16 @@ CREATE TEMP TABLE ingest_stage (
 CREATE TEMP TABLE ingest_native (native_id text, urn text) ON COMMIT DROP;
 CREATE TEMP TABLE ingest_place (
     cloud text NOT NULL, tenancy_key text NOT NULL, compartment_key text NOT NULL,
-    tenancy_uid text NOT NULL, compartment_uid text, container_uid text NOT NULL, container ag_catalog.graphid NOT NULL
+    tenancy_uid text NOT NULL, compartment_uid text, container_uid text NOT NULL, container ag_catalog.graphid NOT NULL,
+    tenant_uid text
 ) ON COMMIT DROP;
 CREATE TEMP TABLE ingest_existing (urn text, gid ag_catalog.graphid, label text, props jsonb) ON COMMIT DROP;
 CREATE TEMP TABLE ingest_vertex (
-    urn text, gid ag_catalog.graphid, container ag_catalog.graphid, fresh boolean, own boolean
+    urn text, gid ag_catalog.graphid, container ag_catalog.graphid, fresh boolean, own boolean, tenant text
 ) ON COMMIT DROP;
-CREATE TEMP TABLE ingest_dep (start_id ag_catalog.graphid, end_id ag_catalog.graphid, fresh boolean) ON COMMIT DROP;
+CREATE TEMP TABLE ingest_dep (
+    start_id ag_catalog.graphid, end_id ag_catalog.graphid, fresh boolean, tenant text
+) ON COMMIT DROP;
 """
 
 # The staged record, as `jsonb_to_recordset` reads a chunk of them.
@@ -69,17 +72,24 @@ _PLACED = (
 # the rest needs the whole stack (region, placement) or this ingest (firstSeen / lastSeen).
 _PROPERTIES = """(s.static || jsonb_build_object(
     'region', s.region, 'firstSeen', %(stamp)s::text, 'lastSeen', %(stamp)s::text, 'stackUid', %(stack)s::text,
-    'parentUid', p.container_uid, 'tenancyUid', p.tenancy_uid, 'compartmentUid', p.compartment_uid))"""
+    'parentUid', p.container_uid, 'tenancyUid', p.tenancy_uid, 'compartmentUid', p.compartment_uid,
+    'tenantUid', p.tenant_uid))"""
 
 # The dependencies the staged records name (by URN, or by a cloud id in an input), as graphids.
 # Each record's `deps` are distinct already; only id references can repeat them.
 _DEPENDENCIES = (
-    "SELECT a.gid AS start_id, b.gid AS end_id, a.fresh FROM ("
+    "SELECT a.gid AS start_id, b.gid AS end_id, a.fresh, a.tenant FROM ("
     " SELECT s.urn, d AS target FROM ingest_stage s, unnest(s.deps) d"
     " UNION ALL SELECT DISTINCT s.urn, n.urn FROM ingest_stage s, unnest(s.refs) r"
     "  JOIN ingest_native n ON n.native_id = r WHERE n.urn <> ALL(s.deps)"
     ") x JOIN ingest_vertex a ON a.urn = x.urn JOIN ingest_vertex b ON b.urn = x.target WHERE x.urn <> x.target"
 )
+
+def _stamp(tenant: str) -> str:
+    """An edge's properties: the tenant stamp of its start vertex (none for the provider's own)."""
+    return (f"(CASE WHEN {tenant} IS NULL THEN '{{}}' ELSE jsonb_build_object('tenantUid', {tenant})::text END)"
+            "::ag_catalog.agtype")
+
 
 _LOG = (
     "INSERT INTO skyloom.change_log (graph, topic, uid, label, tenancy_uid, version, operation, actor, before, after)"
@@ -95,6 +105,7 @@ class Stage:
         self.actor = actor
         self.label_id = label_id
         self._sequences: dict[str, str] = {}
+        self.inserted: set[str] = set(labels.EDGE_LABELS)  # what `settle` must place (graph modes)
 
     async def open(self) -> None:
         await self.conn.execute(_TABLES)
@@ -175,11 +186,12 @@ class Stage:
         containers = [compartment or tenancy for _, _, _, tenancy, compartment in rows]
         await self.conn.execute(
             "INSERT INTO ingest_place SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
-            " %s::text[], %s::text[]::ag_catalog.graphid[])",
+            " %s::text[], %s::text[]::ag_catalog.graphid[], %s::text[])",
             (
                 [r[0] for r in rows], [r[1] or "" for r in rows], [r[2] or "" for r in rows],
                 [r[3].uid for r in rows], [r[4].uid if r[4] else None for r in rows],
                 [c.uid for c in containers], [str(c.id) for c in containers],
+                [r[3].props.get("tenantUid") for r in rows],
             ),
         )
         await self.conn.execute("ANALYZE ingest_place")
@@ -205,9 +217,9 @@ class Stage:
         """CIs the caller wrote itself (row by row), for the edges and the retire step to know."""
         if vertices:
             await self.conn.execute(
-                "INSERT INTO ingest_vertex (urn, gid, fresh, own)"
-                " SELECT urn, gid, false, true FROM unnest(%s::text[], %s::text[]::ag_catalog.graphid[]) AS v(urn, gid)",
-                (list(vertices), [str(v.id) for v in vertices.values()]),
+                "INSERT INTO ingest_vertex (urn, gid, fresh, own, tenant) SELECT urn, gid, false, true, tenant"
+                " FROM unnest(%s::text[], %s::text[]::ag_catalog.graphid[], %s::text[]) AS v(urn, gid, tenant)",
+                (list(vertices), [str(v.id) for v in vertices.values()], [v.props.get("tenantUid") for v in vertices.values()]),
             )
 
     async def create(self, stamp: str, stack_uid: str) -> int:
@@ -221,11 +233,11 @@ class Stage:
             cur = await self.conn.execute(
                 f"""
                 WITH src AS MATERIALIZED (
-                    SELECT x.seq, x.urn, x.gid, x.container,
+                    SELECT x.seq, x.urn, x.gid, x.container, x.tenant_uid,
                            CASE WHEN %(label)s = 'Tenancy' THEN x.uid ELSE x.tenancy_uid END AS tenancy,
                            x.base || jsonb_build_object('uid', x.uid, 'version', 1, 'createdAt', %(stamp)s::text,
                                'updatedAt', %(stamp)s::text, 'deleted', false, 'deletedAt', null) AS props
-                    FROM (SELECT s.seq, s.urn, p.container, p.tenancy_uid, gen_random_uuid()::text AS uid,
+                    FROM (SELECT s.seq, s.urn, p.container, p.tenancy_uid, p.tenant_uid, gen_random_uuid()::text AS uid,
                                  ag_catalog._graphid(%(label_id)s, nextval(%(sequence)s::regclass)) AS gid,
                                  {_PROPERTIES} AS base
                           FROM ingest_stage s {_PLACED}
@@ -238,11 +250,13 @@ class Stage:
                     SELECT %(graph)s, %(topic)s, (props ->> 'uid')::uuid, %(label)s, tenancy::uuid, 1, 'create', %(actor)s,
                            NULL, props FROM src ORDER BY seq
                 )
-                INSERT INTO ingest_vertex (urn, gid, container, fresh, own) SELECT urn, gid, container, true, false FROM src
+                INSERT INTO ingest_vertex (urn, gid, container, fresh, own, tenant)
+                SELECT urn, gid, container, true, false, tenant_uid FROM src
                 """,
                 self._params(label, stamp=stamp, stack=stack_uid),
             )
             created += cur.rowcount
+            self.inserted.add(label)
         return created
 
     async def update(self, stamp: str, stack_uid: str) -> tuple[int, int]:
@@ -256,7 +270,7 @@ class Stage:
             cur = await self.conn.execute(
                 f"""
                 WITH seen AS MATERIALIZED (
-                    SELECT s.seq, s.urn, e.gid, p.container, e.props AS before, {_PROPERTIES} AS now
+                    SELECT s.seq, s.urn, e.gid, p.container, p.tenant_uid, e.props AS before, {_PROPERTIES} AS now
                     FROM ingest_stage s JOIN ingest_existing e ON e.urn = s.urn AND e.label = s.kind {_PLACED}
                     WHERE s.kind = %(label)s AND s.own_compartment IS NULL
                 ), diff AS MATERIALIZED (
@@ -279,7 +293,8 @@ class Stage:
                            (after ->> 'version')::integer, 'update', %(actor)s, before, after
                     FROM next WHERE changes IS NOT NULL ORDER BY seq
                 ), vertex AS (
-                    INSERT INTO ingest_vertex (urn, gid, container, fresh, own) SELECT urn, gid, container, false, false FROM next
+                    INSERT INTO ingest_vertex (urn, gid, container, fresh, own, tenant)
+                    SELECT urn, gid, container, false, false, tenant_uid FROM next
                 )
                 SELECT count(*) FILTER (WHERE changes IS NOT NULL), count(*) FILTER (WHERE changes IS NULL) FROM next
                 """,
@@ -343,24 +358,28 @@ class Stage:
         contains, managed, depends, parent = (table(g, r) for r in (labels.CONTAINS, labels.MANAGED_BY, labels.DEPENDS_ON, labels.PARENT_OF))
         conn = self.conn
         stack_id = {"stack": str(stack.id)}
+        parent_stamp = _stamp("coalesce(pv.tenant, pe.props ->> 'tenantUid')")
         await conn.execute("ANALYZE ingest_vertex (urn)")
-        await conn.execute(f"INSERT INTO {contains} (start_id, end_id) SELECT container, gid FROM ingest_vertex WHERE fresh")
+        await conn.execute(f"INSERT INTO {contains} (start_id, end_id, properties) SELECT container, gid, {_stamp('tenant')} FROM ingest_vertex WHERE fresh")
         await conn.execute(
-            f"INSERT INTO {contains} (start_id, end_id) SELECT container, gid FROM ingest_vertex WHERE NOT fresh AND NOT own"
+            f"INSERT INTO {contains} (start_id, end_id, properties) SELECT container, gid, {_stamp('tenant')} FROM ingest_vertex"
+            " WHERE NOT fresh AND NOT own"
             " ON CONFLICT (start_id, end_id) DO NOTHING"
         )
         await conn.execute(
-            f"INSERT INTO {managed} (start_id, end_id) SELECT gid, %(stack)s::text::ag_catalog.graphid FROM ingest_vertex WHERE fresh",
+            f"INSERT INTO {managed} (start_id, end_id, properties)"
+            f" SELECT gid, %(stack)s::text::ag_catalog.graphid, {_stamp('tenant')} FROM ingest_vertex WHERE fresh",
             stack_id,
         )
         await conn.execute(
-            f"INSERT INTO {managed} (start_id, end_id) SELECT gid, %(stack)s::text::ag_catalog.graphid FROM ingest_vertex"
+            f"INSERT INTO {managed} (start_id, end_id, properties)"
+            f" SELECT gid, %(stack)s::text::ag_catalog.graphid, {_stamp('tenant')} FROM ingest_vertex"
             " WHERE NOT fresh AND NOT own ON CONFLICT (start_id, end_id) DO NOTHING",
             stack_id,
         )
         (reused,) = await (await conn.execute("SELECT EXISTS (SELECT 1 FROM ingest_vertex WHERE NOT fresh)")).fetchone()
         if not reused:  # every CI is new: no edge of theirs exists, nothing to compare or replace
-            await conn.execute(f"INSERT INTO {depends} (start_id, end_id) SELECT start_id, end_id FROM ({_DEPENDENCIES}) d")
+            await conn.execute(f"INSERT INTO {depends} (start_id, end_id, properties) SELECT start_id, end_id, {_stamp('tenant')} FROM ({_DEPENDENCIES}) d")
         else:
             await conn.execute(f"INSERT INTO ingest_dep {_DEPENDENCIES}")
             if full:
@@ -368,18 +387,19 @@ class Stage:
                     f"DELETE FROM {depends} d USING ingest_vertex v WHERE d.start_id = v.gid AND NOT v.fresh"
                     " AND NOT EXISTS (SELECT 1 FROM ingest_dep x WHERE x.start_id = d.start_id AND x.end_id = d.end_id)"
                 )
-            await conn.execute(f"INSERT INTO {depends} (start_id, end_id) SELECT start_id, end_id FROM ingest_dep WHERE fresh")
+            await conn.execute(f"INSERT INTO {depends} (start_id, end_id, properties) SELECT start_id, end_id, {_stamp('tenant')} FROM ingest_dep WHERE fresh")
             await conn.execute(
-                f"INSERT INTO {depends} (start_id, end_id) SELECT start_id, end_id FROM ingest_dep WHERE NOT fresh"
+                f"INSERT INTO {depends} (start_id, end_id, properties) SELECT start_id, end_id, {_stamp('tenant')} FROM ingest_dep WHERE NOT fresh"
                 " ON CONFLICT (start_id, end_id) DO NOTHING"
             )
         await conn.execute(
-            f"INSERT INTO {parent} (start_id, end_id)"
-            " SELECT coalesce(pv.gid, pe.gid), v.gid FROM ingest_stage s JOIN ingest_vertex v ON v.urn = s.urn"
+            f"INSERT INTO {parent} (start_id, end_id, properties)"
+            f" SELECT coalesce(pv.gid, pe.gid), v.gid, {parent_stamp} FROM ingest_stage s JOIN ingest_vertex v ON v.urn = s.urn"
             " LEFT JOIN ingest_vertex pv ON pv.urn = s.parent LEFT JOIN ingest_existing pe ON pe.urn = s.parent"
             " WHERE s.parent IN (SELECT urn FROM ingest_vertex UNION ALL SELECT urn FROM ingest_existing)"
             " ON CONFLICT (start_id, end_id) DO NOTHING"
         )
+        await conn.execute("SELECT skyloom.settle(%s)", (sorted(self.inserted),))
 
     def _params(self, label: str, **extra: Any) -> dict[str, Any]:
         return {

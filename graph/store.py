@@ -25,8 +25,11 @@ from skyloom.graph.records import Vertex, now_iso, table, vertex_parent
 
 CHANNEL = "skyloom_change"
 
-# Properties the writer owns; callers cannot set them through `changes`.
-MANAGED_PROPERTIES = frozenset({"uid", "version", "createdAt", "updatedAt", "deleted", "deletedAt"})
+# Properties the writer owns; callers cannot set them through `changes`. `tenantUid` is the tenant
+# stamp of a CI (and of its outgoing edges): the database's isolation guards key on it, so only the
+# writer derives it (from the tenancy's owner) and only `skyloom.restamp_tenancy` changes it.
+MANAGED_PROPERTIES = frozenset({"uid", "version", "createdAt", "updatedAt", "deleted", "deletedAt", "tenantUid"})
+TENANT = "tenantUid"
 
 
 class DuplicateName(Exception):
@@ -40,6 +43,8 @@ class GraphWriter:
         self.actor = actor
         self.label_of = label_of
         self.changed = False
+        self.inserted: set[str] = set()  # CI and edge labels written to: `settle` places their rows
+        self._tenants: dict[str, str | None] = {}  # tenancy uid -> its tenant stamp, for this transaction
 
     async def create(self, label: str, props: dict[str, Any], *, uid: str | None = None) -> Vertex:
         stamp = now_iso()
@@ -47,6 +52,9 @@ class GraphWriter:
         row.update(
             uid=uid or str(uuid.uuid4()), version=1, createdAt=stamp, updatedAt=stamp, deleted=False, deletedAt=None
         )
+        if labels.label_role(label) != "panel":
+            row[TENANT] = await self._tenant_for(label, row)
+            self.inserted.add(label)
         try:
             cur = await self.conn.execute(
                 f"INSERT INTO {table(self.graph, label)} (properties) VALUES (%s) RETURNING id::text::bigint",
@@ -57,6 +65,33 @@ class GraphWriter:
         (graphid,) = await cur.fetchone()
         await self._log(label, row, "create", None, row)
         return Vertex(graphid, label, row)
+
+    async def _tenant_for(self, label: str, props: dict[str, Any]) -> str | None:
+        """The tenant a new CI belongs to: its tenancy owner's tenant (None: the provider's own)."""
+        if label == "Tenancy":
+            return await self.owner_tenant(props.get("ownerUid"))
+        tenancy_uid = props.get("tenancyUid")
+        if tenancy_uid is None:
+            return None
+        if tenancy_uid not in self._tenants:
+            cur = await self.conn.execute(
+                f"SELECT properties ->> 'tenantUid'::text FROM {table(self.graph, 'Tenancy')} WHERE (properties ->> 'uid'::text) = %s",
+                (tenancy_uid,),
+            )
+            row = await cur.fetchone()
+            self._tenants[tenancy_uid] = row[0] if row else None
+        return self._tenants[tenancy_uid]
+
+    async def owner_tenant(self, owner_uid: str | None) -> str | None:
+        """The tenant of a tenancy owner: a tenant itself, or the tenant a sub-tenant sits under."""
+        while owner_uid is not None:
+            owner = await self.find_for_update(owner_uid)
+            if owner is None or owner.label == "Tenant":
+                return owner.uid if owner else None
+            if owner.label != "SubTenant":
+                return None
+            owner_uid = owner.props.get("parentUid")
+        return None
 
     async def get_for_update(self, label: str, uid: str) -> Vertex | None:
         cur = await self.conn.execute(
@@ -111,8 +146,20 @@ class GraphWriter:
         changes = {k: v for k, v in changes.items() if k not in MANAGED_PROPERTIES}
         if all(current.props.get(k) == v for k, v in changes.items()):
             return current
+        if label == "Tenancy" and "ownerUid" in changes:
+            current = await self._restamp(current, await self.owner_tenant(changes["ownerUid"]))
         after = {**current.props, **changes, "version": current.props["version"] + 1, "updatedAt": now_iso()}
         return await self._replace(current, after, "update")
+
+    async def _restamp(self, tenancy: Vertex, tenant: str | None) -> Vertex:
+        """A tenancy changing tenant takes everything in it along (in the graph modes, to the new tenant's graph)."""
+        if tenancy.props.get(TENANT) == tenant:
+            return tenancy
+        await self.conn.execute("SELECT skyloom.restamp_tenancy(%s, %s)", (tenancy.uid, tenant))
+        self._tenants.pop(tenancy.uid, None)
+        moved = await self.get_for_update("Tenancy", tenancy.uid)
+        assert moved is not None, "a tenancy vanished while being restamped"
+        return moved
 
     async def soft_delete(self, label: str, uid: str) -> Vertex | None:
         current = await self.get_for_update(label, uid)
@@ -162,12 +209,27 @@ class GraphWriter:
     async def relate(self, relation: str, start: Vertex, end: Vertex, props: dict[str, Any] | None = None) -> bool:
         """Create the edge start -[relation]-> end unless it exists; True when it was created."""
         labels.check_label(relation)
+        # An edge of a tenant's CI may live in the tenant's graph, out of sight of the parent
+        # table's unique index that ON CONFLICT consults: look through the parent first.
+        if await self._edge_exists(relation, start, end):
+            return False
+        stamped = {**(props or {})}
+        if start.props.get(TENANT) is not None:
+            stamped[TENANT] = start.props[TENANT]
+            self.inserted.add(relation)
         cur = await self.conn.execute(
             f"INSERT INTO {table(self.graph, relation)} (start_id, end_id, properties) "
             "VALUES (%s::text::graphid, %s::text::graphid, %s) ON CONFLICT (start_id, end_id) DO NOTHING",
-            (str(start.id), str(end.id), Agtype(props or {})),
+            (str(start.id), str(end.id), Agtype(stamped)),
         )
         return cur.rowcount == 1
+
+    async def _edge_exists(self, relation: str, start: Vertex, end: Vertex) -> bool:
+        cur = await self.conn.execute(
+            f"SELECT 1 FROM {table(self.graph, relation)} WHERE start_id = %s::text::graphid AND end_id = %s::text::graphid",
+            (str(start.id), str(end.id)),
+        )
+        return await cur.fetchone() is not None
 
     async def unrelate(self, relation: str, start: Vertex, end: Vertex) -> bool:
         labels.check_label(relation)
@@ -215,6 +277,12 @@ class GraphWriter:
         )
         self.changed = True
 
+    async def settle(self) -> None:
+        """Move the stamped rows this transaction wrote to their tenant's storage (graph modes)."""
+        if self.inserted:
+            await self.conn.execute("SELECT skyloom.settle(%s)", (sorted(self.inserted),))
+            self.inserted.clear()
+
     async def _notify(self) -> None:
         if self.changed:
             await self.conn.execute("SELECT pg_notify(%s, %s || ':' || pg_current_xact_id()::text)", (CHANNEL, self.graph))
@@ -233,6 +301,7 @@ async def writing(
         async with conn.transaction():
             writer = GraphWriter(conn, db.graph, actor, db.label_of)
             yield writer
+            await writer.settle()
             if writer.changed:
                 await audit.record_changes(conn, db.graph, cause, request_id)
             await writer._notify()
