@@ -50,3 +50,21 @@ def check_age_preloaded(conn: psycopg.Connection) -> None:
             "unprivileged role, which cannot LOAD 'age' itself: add age to shared_preload_libraries "
             "and restart PostgreSQL."
         )
+
+
+def drop_orphan_tenant_roles(admin_url: str) -> int:
+    """Drop tenant roles (`skyloom_t_*`) that no database uses any more; returns how many went.
+
+    Roles are cluster-wide while tenants live in one database: a dropped database leaves its
+    tenants' roles behind. A role that still holds privileges anywhere stays (PostgreSQL refuses).
+    """
+    dropped = 0
+    with psycopg.connect(with_dbname(admin_url, "postgres"), autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT rolname FROM pg_roles WHERE rolname ~ '^skyloom_t_[0-9a-f]{32}$'")]
+        for name in names:
+            try:
+                conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+                dropped += 1
+            except psycopg.errors.DependentObjectsStillExist:
+                continue
+    return dropped

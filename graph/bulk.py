@@ -116,7 +116,9 @@ async def load(
                     await loader.edges(conn, chunk)
                 if loader.written:
                     # Stamped rows go to their tenant's storage (graph isolation modes).
-                    await conn.execute("SELECT skyloom.settle(%s)", (sorted(loader.written),))
+                    await conn.execute(
+                        "SELECT skyloom.settle(%s, %s::uuid[])", (sorted(loader.written), sorted(set(loader.stamps.values())))
+                    )
                 if loader.result.vertices:
                     # The writer's one NOTIFY per transaction: replicas read this transaction's rows.
                     await conn.execute(
@@ -150,7 +152,7 @@ class _Loader:
         # -> tenant, and every stamped vertex of this load (its outgoing edges carry its stamp).
         self._owners: dict[str, str | None] = {}
         self._tenancies: dict[str, str | None] = {}
-        self._stamps: dict[str, str] = {}
+        self.stamps: dict[str, str] = {}
         self.written: set[str] = set()
         self.rls: bool | None = None  # row-level security on the label tables (COPY goes through a temp table)
 
@@ -221,7 +223,7 @@ class _Loader:
                 tenant = self._tenancies.get(v.props.get("tenancyUid"))
             row["tenantUid"] = tenant
             if tenant is not None:
-                self._stamps[v.uid] = tenant
+                self.stamps[v.uid] = tenant
         return row
 
     async def _learn_stored(self, conn: AsyncConnection, chunk: list[BulkVertex]) -> None:
@@ -285,7 +287,7 @@ class _Loader:
             gids = self.gids
             async with self._copy_rows(conn, relation, "id, start_id, end_id, properties") as out:
                 for e, gid in zip(items, ids):
-                    stamp = self._stamps.get(e.start)
+                    stamp = self.stamps.get(e.start)
                     stored = {**(e.props or {}), "tenantUid": stamp} if stamp else e.props
                     props = _escape(orjson.dumps(stored)) if stored else b"{}"
                     await out.add(b"%d\t%d\t%d\t%s\n" % (gid, gids[e.start], gids[e.end], props))
@@ -307,7 +309,7 @@ class _Loader:
         for uid, gid, stamp in await cur.fetchall():
             self.gids[uid] = gid
             if stamp is not None:
-                self._stamps[uid] = stamp
+                self.stamps[uid] = stamp
         missing = sorted(unknown - self.gids.keys())
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")

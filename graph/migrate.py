@@ -127,7 +127,7 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         # Isolation: the API reads the mode and the tenants' homes; it routes stamped rows and moves
         # tenancies only through these functions, which run as their owner.
         "GRANT SELECT ON skyloom.isolation, skyloom.tenant_home TO {role}",
-        "GRANT EXECUTE ON FUNCTION skyloom.settle(text[]), skyloom.restamp_tenancy(uuid, uuid),"
+        "GRANT EXECUTE ON FUNCTION skyloom.settle(text[], uuid[]), skyloom.restamp_tenancy(uuid, uuid),"
         " skyloom.provision_tenant(uuid) TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON skyloom.ingest_checkpoint TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON skyloom.webhook_delivery TO {role}",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from psycopg import sql
+
 from skyloom.graph import labels
 from skyloom.graph.agtype import Agtype
 from skyloom.graph.pool import Database
@@ -47,6 +49,9 @@ class CiQuery:
     include_deleted: bool = False
     # What the caller may see, per kind (see `graph.scope`); None: everything.
     scopes: dict[str, SqlScope] | None = None
+    # The tenant database role to read as (row-level security modes): the database then hides
+    # every other tenant's rows whatever the filters above say. None: the API's own role.
+    tenant_role: str | None = None
 
 
 @dataclass
@@ -83,14 +88,27 @@ class GraphReader:
         self.db = db
         self.graph = db.graph
 
-    async def _rows(self, query: str, params: tuple | list | dict, *, prepare: bool | None = None) -> list[tuple]:
-        """Every row of one statement, on a pooled connection held only for it."""
-        async with self.db.connection() as conn:
-            cur = await conn.execute(query, params, prepare=prepare)
-            return await cur.fetchall()
+    async def _rows(
+        self, query: str, params: tuple | list | dict, *, prepare: bool | None = None, role: str | None = None
+    ) -> list[tuple]:
+        """Every row of one statement, on a pooled connection held only for it.
 
-    async def _vertices(self, query: str, params: tuple | list, *, prepare: bool | None = None) -> list[Vertex]:
-        rows = await self._rows(query, params, prepare=prepare)
+        With `role`, the statement runs in a transaction of its own under that tenant role (`SET
+        LOCAL`, so the pooled connection cannot carry it into anyone else's request).
+        """
+        async with self.db.connection() as conn:
+            if role is None:
+                cur = await conn.execute(query, params, prepare=prepare)
+                return await cur.fetchall()
+            async with conn.transaction():
+                await conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(role)))
+                cur = await conn.execute(query, params, prepare=prepare)
+                return await cur.fetchall()
+
+    async def _vertices(
+        self, query: str, params: tuple | list, *, prepare: bool | None = None, role: str | None = None
+    ) -> list[Vertex]:
+        rows = await self._rows(query, params, prepare=prepare, role=role)
         label_of = self.db.label_of
         return [Vertex(gid, label_of(gid), props) for gid, props in rows]
 
@@ -239,7 +257,7 @@ class GraphReader:
     async def search(self, q: CiQuery, first: int, after: int | None = None) -> Page:
         narrow = self._per_tenancy_sql(q, first, after)
         if narrow is not None:
-            found = await self._vertices(narrow[0], narrow[1], prepare=False)
+            found = await self._vertices(narrow[0], narrow[1], prepare=False, role=q.tenant_role)
             return Page(found[:first], len(found) > first)
         source, where, params = self._search_sql(q)
         if after is not None:
@@ -249,13 +267,13 @@ class GraphReader:
         # Never a prepared statement: a generic plan cannot know how selective these filters are,
         # and the plan it keeps (walking the id indexes, discarding non-matches) can be 10x slower.
         found = await self._vertices(
-            f"SELECT {_VERTEX} FROM {source} WHERE {where} ORDER BY id LIMIT %s", params, prepare=False
+            f"SELECT {_VERTEX} FROM {source} WHERE {where} ORDER BY id LIMIT %s", params, prepare=False, role=q.tenant_role
         )
         return Page(found[:first], len(found) > first)
 
     async def count(self, q: CiQuery) -> int:
         source, where, params = self._search_sql(q)
-        [(total,)] = await self._rows(f"SELECT count(*) FROM {source} WHERE {where}", params, prepare=False)
+        [(total,)] = await self._rows(f"SELECT count(*) FROM {source} WHERE {where}", params, prepare=False, role=q.tenant_role)
         return total
 
     # -- compartments -------------------------------------------------------------------------

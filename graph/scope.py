@@ -34,6 +34,8 @@ class Hierarchy:
     tenant_provider: dict[str, str | None] = field(default_factory=dict)
     subtenant_tenant: dict[str, str | None] = field(default_factory=dict)
     backend_provider: dict[str, str | None] = field(default_factory=dict)
+    # Tenant -> its database role, when the isolation mode filters reads by row-level security.
+    read_roles: dict[str, str] = field(default_factory=dict)
 
     def owner(self, uid: str | None) -> Placement:
         """The placement of whatever `uid` names: a provider, tenant or sub-tenant (a stack's owner)."""
@@ -165,6 +167,8 @@ class ScopeReader:
             f" FROM {table(g, 'SubTenant')}"
             f" UNION ALL SELECT 'backend', properties ->> 'uid'::text, properties ->> 'parentUid'::text, NULL, NULL"
             f" FROM {table(g, 'CloudBackend')}"
+            " UNION ALL SELECT 'role', tenant::text, role::text, NULL, NULL FROM skyloom.tenant_home"
+            " WHERE (SELECT mode FROM skyloom.isolation) IN ('rls', 'graph_rls')"
         )
         found = Hierarchy()
         async with self.db.connection() as conn:
@@ -176,6 +180,8 @@ class ScopeReader:
                     found.tenant_provider[uid] = a
                 elif what == "subtenant":
                     found.subtenant_tenant[uid] = a
+                elif what == "role":
+                    found.read_roles[uid] = a
                 else:
                     found.backend_provider[uid] = a
         return found

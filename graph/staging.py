@@ -399,7 +399,11 @@ class Stage:
             " WHERE s.parent IN (SELECT urn FROM ingest_vertex UNION ALL SELECT urn FROM ingest_existing)"
             " ON CONFLICT (start_id, end_id) DO NOTHING"
         )
-        await conn.execute("SELECT skyloom.settle(%s)", (sorted(self.inserted),))
+        await conn.execute(
+            "SELECT skyloom.settle(%s, (SELECT coalesce(array_agg(DISTINCT tenant_uid::uuid), '{}') FROM ingest_place"
+            " WHERE tenant_uid IS NOT NULL))",
+            (sorted(self.inserted),),
+        )
 
     def _params(self, label: str, **extra: Any) -> dict[str, Any]:
         return {

@@ -44,6 +44,7 @@ class GraphWriter:
         self.label_of = label_of
         self.changed = False
         self.inserted: set[str] = set()  # CI and edge labels written to: `settle` places their rows
+        self.stamped: set[str] = set()   # tenants whose rows were written: `settle` gives them a role
         self._tenants: dict[str, str | None] = {}  # tenancy uid -> its tenant stamp, for this transaction
 
     async def create(self, label: str, props: dict[str, Any], *, uid: str | None = None) -> Vertex:
@@ -55,6 +56,8 @@ class GraphWriter:
         if labels.label_role(label) != "panel":
             row[TENANT] = await self._tenant_for(label, row)
             self.inserted.add(label)
+            if row[TENANT] is not None:
+                self.stamped.add(row[TENANT])
         try:
             cur = await self.conn.execute(
                 f"INSERT INTO {table(self.graph, label)} (properties) VALUES (%s) RETURNING id::text::bigint",
@@ -280,8 +283,9 @@ class GraphWriter:
     async def settle(self) -> None:
         """Move the stamped rows this transaction wrote to their tenant's storage (graph modes)."""
         if self.inserted:
-            await self.conn.execute("SELECT skyloom.settle(%s)", (sorted(self.inserted),))
+            await self.conn.execute("SELECT skyloom.settle(%s, %s::uuid[])", (sorted(self.inserted), sorted(self.stamped)))
             self.inserted.clear()
+            self.stamped.clear()
 
     async def _notify(self) -> None:
         if self.changed:

@@ -81,6 +81,29 @@ class Access:
             self._hierarchy = None   # a failed lookup is not remembered
             raise
 
+    async def read_role(self) -> str | None:
+        """The tenant database role this caller's CI lists are read as, if any.
+
+        Under the row-level security modes, a caller whose every grant lies inside their own
+        tenant (at the tenant or its sub-tenants) reads through that tenant's role, so the database
+        itself keeps other tenants' rows out whatever the filters say. Anyone else (provider staff,
+        grants in several tenants, compartment grants) reads as the API, narrowed by the policy.
+        """
+        actor = self.actor
+        if actor.home_tenant is None or not actor.bindings:
+            return None
+        hierarchy = await self.hierarchy()
+        role = hierarchy.read_roles.get(actor.home_tenant)
+        if role is None:
+            return None
+        for binding in actor.bindings:
+            inside = (binding.scope_kind == "tenant" and binding.scope_id == actor.home_tenant) or (
+                binding.scope_kind == "subtenant" and hierarchy.subtenant_tenant.get(binding.scope_id) == actor.home_tenant
+            )
+            if not inside:
+                return None
+        return role
+
     def forget_hierarchy(self) -> None:
         self._hierarchy = None
 

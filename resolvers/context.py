@@ -228,7 +228,11 @@ class Context:
     async def search(self, query: CiQuery, first: int, after: str | None) -> CiConnection:
         first = self.page_size(first)
         position = cursors.decode(after)
-        query = replace(query, scopes=await self.access.sql_scopes("read", query.kinds or labels.ci_labels()))
+        query = replace(
+            query,
+            scopes=await self.access.sql_scopes("read", query.kinds or labels.ci_labels()),
+            tenant_role=await self.access.read_role(),
+        )
         page = await self.reader.search(query, first, position[0] if position else None)
         return self.ci_connection(page.items, page.has_next, lambda: self.reader.count(query))
 

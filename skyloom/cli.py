@@ -18,6 +18,7 @@ from skyloom.audit_cli import audit_group
 from skyloom.ingest_cli import ingest
 from skyloom.policy_cli import policy
 from skyloom.proof_cli import proof
+from skyloom.setup_cli import setup
 from skyloom.settings import Settings
 from skyloom.terminal import console, fail, friendly_errors, step
 
@@ -208,6 +209,7 @@ main.add_command(audit_group, "audit")
 main.add_command(access)
 main.add_command(proof)
 main.add_command(policy)
+main.add_command(setup)
 
 if __name__ == "__main__":
     main()

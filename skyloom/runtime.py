@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from psycopg.conninfo import conninfo_to_dict
+
 from skyloom.deploy.local.cluster import APP_ROLE, LocalCluster
 from skyloom.graph.admin import ensure_database, with_dbname
 from skyloom.graph.migrate import migrate
@@ -20,7 +22,9 @@ def prepare(settings: Settings, progress: Callable[[str], None]) -> str:
     """Make sure the database exists and is migrated; return the URL the API connects with."""
     if settings.database_url:
         admin = settings.admin_database_url or settings.database_url
-        migrate(admin, settings.graph_name, app_role=None, progress=progress)
+        # The API's role is the one its URL logs in as (the provider's context under isolation).
+        app = conninfo_to_dict(settings.database_url).get("user")
+        migrate(admin, settings.graph_name, app_role=app if admin != settings.database_url else None, progress=progress)
         return settings.database_url
     cluster = local_cluster(settings)
     cluster.up(progress)

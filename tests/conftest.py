@@ -20,7 +20,7 @@ import pytest
 
 from skyloom import demo, runtime
 from skyloom.deploy.local.cluster import APP_ROLE
-from skyloom.graph.admin import drop_database, ensure_database, with_dbname
+from skyloom.graph.admin import drop_database, drop_orphan_tenant_roles, ensure_database, with_dbname
 from skyloom.graph.migrate import migrate
 from skyloom.graph.pool import Database
 from skyloom.settings import Settings
@@ -77,6 +77,7 @@ def pg(settings: Settings) -> Iterator[Pg]:
     ROOT["token"], ROOT["actor"] = make_token(cluster.app_url(name), "test-root", [("provider-operator", "installation", "*")])
     yield Pg(name, with_dbname(admin, name), cluster.app_url(name))
     drop_database(admin, name)
+    drop_orphan_tenant_roles(admin)
 
 
 @pytest.fixture(scope="session")

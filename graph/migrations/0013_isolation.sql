@@ -93,8 +93,10 @@ BEGIN
     SELECT * INTO cfg FROM skyloom.isolation;
     FOR lab IN SELECT l.name, l.id, l.kind, l.relation FROM ag_label l JOIN ag_graph gr ON gr.graphid = l.graph
                WHERE gr.name = cfg.graph AND l.name = ANY (cfg.vertex_labels || cfg.edge_labels) ORDER BY l.id LOOP
-        CONTINUE WHEN EXISTS (SELECT 1 FROM ag_label l JOIN ag_graph gr ON gr.graphid = l.graph
-                              WHERE gr.name = tg AND l.name = lab.name);
+        IF EXISTS (SELECT 1 FROM ag_label l JOIN ag_graph gr ON gr.graphid = l.graph WHERE gr.name = tg AND l.name = lab.name) THEN
+            PERFORM skyloom.guard_table(tg, lab.name, cfg.mode = 'graph_rls', tenant);
+            CONTINUE;
+        END IF;
         PERFORM setval(format('%I.%I', tg, '_label_id_seq'), lab.id - 1);
         IF lab.kind = 'v' THEN
             PERFORM ag_catalog.create_vlabel(tg, lab.name);
@@ -147,6 +149,10 @@ BEGIN
     IF cfg.mode IN ('rls', 'graph_rls') THEN
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', cfg.graph, r);
     END IF;
+    IF EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = tg) THEN
+        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I', tg, r);
+        EXECUTE format('REVOKE ALL ON SCHEMA %I FROM %I', tg, r);
+    END IF;
     IF cfg.mode IN ('graph', 'graph_rls') THEN
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', tg, r);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', tg, r);
@@ -169,7 +175,7 @@ DECLARE
 BEGIN
     SELECT * INTO cfg FROM skyloom.isolation;
     SELECT * INTO home FROM skyloom.tenant_home h WHERE h.tenant = provision_tenant.tenant;
-    IF FOUND AND home.mode = cfg.mode AND (home.graph IS NOT NULL) = (cfg.mode IN ('graph', 'graph_rls')) THEN
+    IF FOUND AND home.mode = cfg.mode THEN
         RETURN;
     END IF;
     IF cfg.graph IS NULL THEN
@@ -185,6 +191,8 @@ BEGIN
     ON CONFLICT ON CONSTRAINT tenant_home_pkey DO NOTHING;
     IF cfg.mode IN ('graph', 'graph_rls') AND NOT EXISTS (SELECT 1 FROM ag_graph WHERE name = tg) THEN
         PERFORM ag_catalog.create_graph(tg);
+    END IF;
+    IF EXISTS (SELECT 1 FROM ag_graph WHERE name = tg) THEN
         UPDATE skyloom.tenant_home h SET graph = tg WHERE h.tenant = provision_tenant.tenant;
     END IF;
     IF cfg.mode IN ('graph', 'graph_rls') THEN
@@ -194,10 +202,11 @@ BEGIN
 END
 $fn$;
 
--- Rows the service stamped for a tenant but wrote into the installation graph's own tables move
--- to the tenant's graph, keeping their ids (graph modes only; a no-op otherwise). Writers call it
--- before commit with the labels they inserted into.
-CREATE FUNCTION skyloom.settle(wanted text[]) RETURNS bigint
+-- Writers call this before commit with the labels they inserted into and the tenants they
+-- stamped: each tenant gets its role (and graph) if it has none yet, and in the graph modes the
+-- rows stamped for a tenant but written into the installation graph's own tables move to the
+-- tenant's graph, keeping their ids.
+CREATE FUNCTION skyloom.settle(wanted text[], tenants uuid[]) RETURNS bigint
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = ag_catalog, pg_catalog AS $fn$
 DECLARE
     cfg skyloom.isolation;
@@ -207,6 +216,9 @@ DECLARE
     moved bigint := 0;
 BEGIN
     SELECT * INTO cfg FROM skyloom.isolation;
+    FOREACH stamp IN ARRAY coalesce(tenants, '{}') LOOP
+        PERFORM skyloom.provision_tenant(stamp);
+    END LOOP;
     IF cfg.mode NOT IN ('graph', 'graph_rls') THEN
         RETURN 0;
     END IF;
@@ -261,7 +273,7 @@ BEGIN
         GET DIAGNOSTICS n = ROW_COUNT;
         total := total + n;
     END LOOP;
-    PERFORM skyloom.settle(cfg.vertex_labels || cfg.edge_labels);
+    PERFORM skyloom.settle(cfg.vertex_labels || cfg.edge_labels, ARRAY[tenant]);
     RETURN total;
 END
 $fn$;
@@ -291,9 +303,11 @@ BEGIN
 END
 $fn$;
 
--- Switch modes, moving the data: every tenant graph's rows back into the installation graph,
--- the old layout dropped, the new one built, the rows settled where it wants them. One
--- transaction; the setup assistant compares counts and checksums before it commits.
+-- Switch modes, moving the data: every tenant graph's rows back into the installation graph, the
+-- new layout built, the rows settled where it wants them. One transaction; the setup assistant
+-- compares counts and checksums before it commits. Tenant graphs are emptied, never dropped:
+-- AGE 1.5's drop_graph corrupts its label cache once a session knows 42 or more labels
+-- (apache/age#2245, fixed after 1.5), and an empty graph costs nothing; the graph modes reuse it.
 CREATE FUNCTION skyloom.set_isolation(new_mode text, by_whom text) RETURNS void
 LANGUAGE plpgsql SET search_path = ag_catalog, pg_catalog AS $fn$
 DECLARE
@@ -309,12 +323,12 @@ BEGIN
     FOR home IN SELECT * FROM skyloom.tenant_home WHERE graph IS NOT NULL LOOP
         FOREACH lab IN ARRAY cfg.vertex_labels || cfg.edge_labels LOOP
             IF EXISTS (SELECT 1 FROM ag_label l JOIN ag_graph gr ON gr.graphid = l.graph WHERE gr.name = home.graph AND l.name = lab) THEN
-                EXECUTE format('INSERT INTO %I.%I SELECT * FROM %I.%I', cfg.graph, lab, home.graph, lab);
+                EXECUTE format('WITH moved AS (DELETE FROM ONLY %I.%I RETURNING *) INSERT INTO %I.%I SELECT * FROM moved',
+                               home.graph, lab, cfg.graph, lab);
             END IF;
         END LOOP;
-        PERFORM ag_catalog.drop_graph(home.graph, true);
     END LOOP;
-    UPDATE skyloom.tenant_home SET graph = NULL, mode = '';
+    UPDATE skyloom.tenant_home SET mode = '';
     UPDATE skyloom.isolation SET mode = new_mode, changed_at = now(), changed_by = by_whom;
     PERFORM skyloom.isolation_reconcile(cfg.graph, cfg.app_role, cfg.vertex_labels, cfg.container_labels, cfg.edge_labels);
     FOREACH lab IN ARRAY cfg.vertex_labels LOOP
@@ -323,10 +337,55 @@ BEGIN
             PERFORM skyloom.provision_tenant(stamp);
         END LOOP;
     END LOOP;
-    PERFORM skyloom.settle(cfg.vertex_labels || cfg.edge_labels);
+    PERFORM skyloom.settle(cfg.vertex_labels || cfg.edge_labels, '{}');
 END
 $fn$;
 
-REVOKE ALL ON FUNCTION skyloom.provision_tenant(uuid), skyloom.settle(text[]), skyloom.restamp_tenancy(uuid, uuid),
+REVOKE ALL ON FUNCTION skyloom.provision_tenant(uuid), skyloom.settle(text[], uuid[]), skyloom.restamp_tenancy(uuid, uuid),
     skyloom.set_isolation(text, text), skyloom.isolation_reconcile(name, name, text[], text[], text[]),
     skyloom.guard_table(name, name, boolean, uuid), skyloom.tenant_graph_labels(uuid), skyloom.tenant_grants(uuid) FROM PUBLIC;
+
+-- Rows written before tenants were stamped (an installation older than this migration) take the
+-- stamp the writers would give them: a tenancy its owner's tenant, a CI its tenancy's, an edge its
+-- start vertex's. Returns how many rows it stamped; rows of the provider's own stay unstamped.
+CREATE FUNCTION skyloom.stamp_unstamped() RETURNS bigint
+LANGUAGE plpgsql SET search_path = ag_catalog, pg_catalog AS $fn$
+DECLARE
+    cfg skyloom.isolation;
+    lab text;
+    n bigint;
+    total bigint := 0;
+BEGIN
+    SELECT * INTO cfg FROM skyloom.isolation;
+    EXECUTE format($$UPDATE %1$I."Tenancy" t SET properties = (agtype_out(t.properties)::text::jsonb
+                         || jsonb_build_object('tenantUid', o.tenant))::text::agtype
+                     FROM (SELECT properties ->> 'uid'::text AS uid, properties ->> 'uid'::text AS tenant FROM %1$I."Tenant"
+                           UNION ALL
+                           SELECT properties ->> 'uid'::text, properties ->> 'parentUid'::text FROM %1$I."SubTenant") o
+                     WHERE o.uid = (t.properties ->> 'ownerUid'::text) AND (t.properties ->> 'tenantUid'::text) IS NULL$$, cfg.graph);
+    GET DIAGNOSTICS n = ROW_COUNT;
+    total := total + n;
+    FOREACH lab IN ARRAY cfg.vertex_labels LOOP
+        CONTINUE WHEN lab = 'Tenancy';
+        EXECUTE format($$UPDATE %1$I.%2$I c SET properties = (agtype_out(c.properties)::text::jsonb
+                             || jsonb_build_object('tenantUid', t.properties ->> 'tenantUid'::text))::text::agtype
+                         FROM %1$I."Tenancy" t
+                         WHERE (t.properties ->> 'uid'::text) = (c.properties ->> 'tenancyUid'::text)
+                           AND (t.properties ->> 'tenantUid'::text) IS NOT NULL AND (c.properties ->> 'tenantUid'::text) IS NULL$$,
+                       cfg.graph, lab);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+    END LOOP;
+    FOREACH lab IN ARRAY cfg.edge_labels LOOP
+        EXECUTE format($$UPDATE %1$I.%2$I e SET properties = (agtype_out(e.properties)::text::jsonb
+                             || jsonb_build_object('tenantUid', v.properties ->> 'tenantUid'::text))::text::agtype
+                         FROM %1$I._ag_label_vertex v
+                         WHERE v.id = e.start_id AND (v.properties ->> 'tenantUid'::text) IS NOT NULL
+                           AND (e.properties ->> 'tenantUid'::text) IS NULL$$, cfg.graph, lab);
+        GET DIAGNOSTICS n = ROW_COUNT;
+        total := total + n;
+    END LOOP;
+    RETURN total;
+END
+$fn$;
+REVOKE ALL ON FUNCTION skyloom.stamp_unstamped() FROM PUBLIC;

@@ -1,0 +1,444 @@
+"""Tenant isolation on the real database, in every mode the release offers.
+
+Each mode gets a database of its own holding two tenants' CIs. A tenant's database role then
+tries, through SQL and through Cypher, to read, create, update, delete and re-stamp (move into
+the other tenant) the other tenant's rows; every attempt must come back empty or refused, and
+the other tenant's rows must be exactly as they were. The setup assistant's switch between modes
+must keep every CI and edge, and refuse (changing nothing) when it cannot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from skyloom import runtime
+from skyloom.deploy.local.cluster import APP_ROLE
+from skyloom.graph import isolation, labels
+from skyloom.graph.admin import drop_database, drop_orphan_tenant_roles, ensure_database, with_dbname
+from skyloom.graph.isolation import IsolationError, Mode
+from skyloom.graph.migrate import migrate
+from skyloom.graph.pool import Database
+from skyloom.graph.reads import CiQuery, GraphReader
+from skyloom.graph.records import Vertex, ci_properties
+from skyloom.graph.store import writing
+from skyloom.settings import Settings
+from tests.conftest import GRAPH, REPO
+
+ACTOR = "system:isolation-test"
+MODES = [m for m in Mode if m.offered]
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@dataclass
+class Side:
+    """One tenant's share: its tenant vertex, tenancy, compartment and two CIs (one depends on the other)."""
+
+    tenant: Vertex
+    tenancy: Vertex
+    compartment: Vertex
+    network: Vertex
+    instance: Vertex
+
+    @property
+    def role(self) -> str:
+        return "skyloom_t_" + self.tenant.uid.replace("-", "")
+
+    @property
+    def graph(self) -> str:
+        return "t_" + self.tenant.uid.replace("-", "")
+
+
+@dataclass
+class World:
+    mode: Mode
+    admin_url: str
+    app_url: str
+    a: Side
+    b: Side
+    root: Vertex
+
+
+async def _side(db: Database, provider: Vertex, root: Vertex, name: str) -> Side:
+    async with writing(db, ACTOR) as w:
+        tenant = await w.create("Tenant", {"name": name, "displayName": name, "parentUid": provider.uid})
+        await w.relate(labels.CONTAINS, provider, tenant)
+        tenancy = await w.create("Tenancy", ci_properties(
+            "Tenancy", f"{name}-account", "aws", "eu-west-1", isRoot=False, parentUid=root.uid,
+            backendUid=root.props["backendUid"], ownerUid=tenant.uid))
+        await w.relate(labels.CONTAINS, root, tenancy)
+        await w.relate(labels.OWNS, tenant, tenancy)
+        compartment = await w.create("Compartment", ci_properties(
+            "Compartment", "apps", "aws", None, parentUid=tenancy.uid, tenancyUid=tenancy.uid))
+        await w.relate(labels.CONTAINS, tenancy, compartment)
+        inside = {"parentUid": compartment.uid, "tenancyUid": tenancy.uid, "compartmentUid": compartment.uid}
+        network = await w.create("Network", ci_properties("Network", f"{name}-vpc", "aws", "eu-west-1", **inside))
+        instance = await w.create("ComputeInstance", ci_properties("ComputeInstance", f"{name}-web", "aws", "eu-west-1", **inside))
+        for ci in (network, instance):
+            await w.relate(labels.CONTAINS, compartment, ci)
+        await w.relate(labels.DEPENDS_ON, instance, network)
+    return Side(tenant, tenancy, compartment, network, instance)
+
+
+async def _populate(app_url: str) -> tuple[Side, Side, Vertex]:
+    db = Database(app_url, GRAPH, min_size=1, max_size=2)
+    await db.open()
+    try:
+        async with writing(db, ACTOR) as w:
+            provider = await w.create("Provider", {"name": "acme-cloud", "displayName": "Acme"})
+            backend = await w.create("CloudBackend", {"name": "aws-main", "displayName": "AWS", "cloud": "aws",
+                                                      "parentUid": provider.uid})
+            root = await w.create("Tenancy", ci_properties("Tenancy", "root-org", "aws", None, isRoot=True,
+                                                           parentUid=backend.uid, backendUid=backend.uid))
+        a = await _side(db, provider, root, "alpha")
+        b = await _side(db, provider, root, "bravo")
+    finally:
+        await db.close()
+    return a, b, root
+
+
+@pytest.fixture(scope="module", params=MODES, ids=[m.value for m in MODES])
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    settings = Settings.from_env()
+    cluster = runtime.local_cluster(settings)
+    cluster.up()
+    name = f"skyloom_iso_{secrets.token_hex(4)}"
+    admin = cluster.admin_url()
+    ensure_database(admin, name, APP_ROLE)
+    admin_url = with_dbname(admin, name)
+    migrate(admin_url, GRAPH, APP_ROLE)
+    mode: Mode = request.param
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        isolation.switch(conn, mode, "test")
+    a, b, root = asyncio.run(_populate(cluster.app_url(name)))
+    yield World(mode, admin_url, cluster.app_url(name), a, b, root)
+    drop_database(admin, name)
+    drop_orphan_tenant_roles(admin)
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _admin(world: World) -> psycopg.Connection:
+    """The database owner, with AGE's operators in reach."""
+    return psycopg.connect(world.admin_url, autocommit=True, options="-c search_path=ag_catalog,public")
+
+
+def _snapshot(world: World, side: Side) -> list[tuple]:
+    """Every row stamped with `side`'s tenant, as the owner sees it (vertices and edges, wherever stored)."""
+    with _admin(world) as conn:
+        conn.execute('SET search_path = ag_catalog, "$user", public')
+        rows = conn.execute(
+            sql.SQL("SELECT 'v', id::text, ag_catalog.agtype_out(properties)::text FROM {} WHERE (properties ->> 'tenantUid'::text) = %s"
+                    " UNION ALL SELECT 'e', id::text, start_id::text || '>' || end_id::text || ag_catalog.agtype_out(properties)::text FROM {}"
+                    " WHERE (properties ->> 'tenantUid'::text) = %s ORDER BY 1, 2").format(
+                sql.Identifier(GRAPH, "_ag_label_vertex"), sql.Identifier(GRAPH, "_ag_label_edge")),
+            (side.tenant.uid, side.tenant.uid),
+        ).fetchall()
+    assert rows, "the snapshot must hold the tenant's rows"
+    return rows
+
+
+def _as_tenant(world: World, side: Side, statement: str, params: tuple = ()) -> list[tuple] | Exception:
+    """Run one statement as `side`'s tenant role (the API's role switching to it, as the API does)."""
+    with psycopg.connect(world.app_url) as conn:
+        conn.execute('SET search_path = ag_catalog, "$user", public')
+        conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(side.role)))
+        try:
+            cur = conn.execute(statement, params)
+            rows = cur.fetchall() if cur.description else []
+            conn.commit()
+            return rows
+        except psycopg.Error as exc:
+            conn.rollback()
+            return exc
+
+
+def _refused_or_empty(result: list[tuple] | Exception) -> None:
+    assert isinstance(result, Exception) or result == [], f"expected nothing or a refusal, got {result!r}"
+
+
+def _cypher(graph: str, text: str) -> str:
+    return f"SELECT * FROM ag_catalog.cypher('{graph}', $$ {text} $$) AS (r ag_catalog.agtype)"
+
+
+def _target_graphs(world: World, side: Side) -> list[str]:
+    """Where `side`'s rows could be reached: the installation graph and, in the graph modes, its own."""
+    return [GRAPH, side.graph] if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else [GRAPH]
+
+
+# -- layout -----------------------------------------------------------------------------------------
+def test_rows_live_where_the_mode_puts_them(world: World) -> None:
+    with _admin(world) as conn:
+        rows = conn.execute(
+            sql.SQL("SELECT tableoid::regclass::text, ag_catalog.agtype_out(properties)::text FROM {}").format(sql.Identifier(GRAPH, "_ag_label_vertex"))
+        ).fetchall()
+    assert rows
+    schemas_of = {side.tenant.uid: set() for side in (world.a, world.b)}
+    for table, props in rows:
+        for side in (world.a, world.b):
+            if f'"tenantUid": "{side.tenant.uid}"' in props:
+                schemas_of[side.tenant.uid].add(table.split(".")[0])
+    for side in (world.a, world.b):
+        expected = {side.graph} if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else {GRAPH}
+        assert schemas_of[side.tenant.uid] == expected
+    # The provider's own root tenancy and the panel stay in the installation graph, unstamped.
+    assert any(table.startswith(GRAPH + ".") and '"isRoot": true' in props and '"tenantUid": null' in props for table, props in rows)
+
+
+def test_provider_reads_every_tenant_through_the_installation_graph(world: World) -> None:
+    async def read() -> int:
+        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
+        await db.open()
+        try:
+            return await GraphReader(db).count(CiQuery(kinds=("ComputeInstance",)))
+        finally:
+            await db.close()
+
+    assert asyncio.run(read()) == 2
+    with psycopg.connect(world.app_url, autocommit=True) as conn:
+        names = conn.execute(_cypher(GRAPH, "MATCH (n:ComputeInstance) RETURN n.name")).fetchall()
+    assert sorted(r[0] for r in names) == ['"alpha-web"', '"bravo-web"']
+
+
+# -- a tenant's role against the other tenant ------------------------------------------------------
+def test_tenant_reads_see_only_their_own_rows(world: World) -> None:
+    before = _snapshot(world, world.b)
+    for graph in _target_graphs(world, world.b):
+        _refused_or_empty(_as_tenant(world, world.a, sql.SQL("SELECT ag_catalog.agtype_out(properties)::text FROM {} WHERE (properties ->> 'tenantUid'::text) = %s")
+                                     .format(sql.Identifier(graph, "ComputeInstance")).as_string(None), (world.b.tenant.uid,)))
+        _refused_or_empty(_as_tenant(world, world.a, _cypher(graph, f"MATCH (n:ComputeInstance {{tenantUid: '{world.b.tenant.uid}'}}) RETURN n")))
+        _refused_or_empty(_as_tenant(world, world.a, _cypher(graph, "MATCH ()-[e:DEPENDS_ON]->() WHERE e.tenantUid <> '"
+                                                              + world.a.tenant.uid + "' RETURN e")))
+    # The panel's own tables are out of reach in every mode.
+    assert isinstance(_as_tenant(world, world.a, f'SELECT count(*) FROM {GRAPH}."Tenant"'), Exception)
+    # What a tenant may see of its own share, it does see.
+    own_graph = world.a.graph if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else GRAPH
+    mine = _as_tenant(world, world.a, f'SELECT properties ->> \'name\'::text FROM {own_graph}."ComputeInstance"')
+    assert mine == [("alpha-web",)]
+    assert _snapshot(world, world.b) == before
+
+
+@pytest.mark.parametrize("how", ["sql", "cypher"])
+def test_tenant_cannot_create_rows_for_another_tenant(world: World, how: str) -> None:
+    before = _snapshot(world, world.b)
+    forged = f'{{"name": "planted", "tenantUid": "{world.b.tenant.uid}", "deleted": false}}'
+    for graph in [*_target_graphs(world, world.a), *_target_graphs(world, world.b)]:
+        if how == "sql":
+            result = _as_tenant(world, world.a, f'INSERT INTO {graph}."ComputeInstance" (properties) VALUES (%s::ag_catalog.agtype) RETURNING id',
+                                (forged,))
+        else:
+            result = _as_tenant(world, world.a, _cypher(graph, f"CREATE (n:ComputeInstance {{name: 'planted', tenantUid: '{world.b.tenant.uid}'}}) RETURN n"))
+        assert isinstance(result, Exception), f"a forged row was written into {graph}: {result!r}"
+    assert _snapshot(world, world.b) == before
+
+
+@pytest.mark.parametrize("how", ["sql", "cypher"])
+def test_tenant_cannot_change_or_delete_another_tenants_rows(world: World, how: str) -> None:
+    before = _snapshot(world, world.b)
+    victim = world.b.instance.uid
+    for graph in _target_graphs(world, world.a) + _target_graphs(world, world.b):
+        if how == "sql":
+            statements = [
+                f"UPDATE {graph}.\"ComputeInstance\" SET properties = '{{\"name\": \"pwned\"}}'::ag_catalog.agtype"
+                f" WHERE (properties ->> 'uid'::text) = '{victim}' RETURNING id",
+                f"DELETE FROM {graph}.\"ComputeInstance\" WHERE (properties ->> 'uid'::text) = '{victim}' RETURNING id",
+                f"DELETE FROM {graph}.\"DEPENDS_ON\" WHERE (properties ->> 'tenantUid'::text) = '{world.b.tenant.uid}' RETURNING id",
+            ]
+        else:
+            statements = [
+                _cypher(graph, f"MATCH (n:ComputeInstance {{uid: '{victim}'}}) SET n.name = 'pwned' RETURN n"),
+                _cypher(graph, f"MATCH (n:ComputeInstance {{uid: '{victim}'}}) DETACH DELETE n RETURN 1"),
+                _cypher(graph, f"MATCH ()-[e:DEPENDS_ON {{tenantUid: '{world.b.tenant.uid}'}}]->() DELETE e RETURN 1"),
+            ]
+        for statement in statements:
+            _refused_or_empty(_as_tenant(world, world.a, statement))
+    assert _snapshot(world, world.b) == before
+
+
+@pytest.mark.parametrize("how", ["sql", "cypher"])
+def test_tenant_cannot_move_its_rows_into_another_tenant(world: World, how: str) -> None:
+    before_a, before_b = _snapshot(world, world.a), _snapshot(world, world.b)
+    mine = world.a.network.uid
+    own_graph = world.a.graph if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else GRAPH
+    if how == "sql":
+        statement = (f"UPDATE {own_graph}.\"Network\" SET properties = ('{{\"uid\": \"{mine}\", \"tenantUid\": "
+                     f"\"{world.b.tenant.uid}\"}}')::ag_catalog.agtype WHERE (properties ->> 'uid'::text) = '{mine}' RETURNING id")
+    else:
+        statement = _cypher(own_graph, f"MATCH (n:Network {{uid: '{mine}'}}) SET n.tenantUid = '{world.b.tenant.uid}' RETURN n")
+    result = _as_tenant(world, world.a, statement)
+    assert isinstance(result, Exception), f"a row was moved into another tenant: {result!r}"
+    assert (_snapshot(world, world.a), _snapshot(world, world.b)) == (before_a, before_b)
+
+
+def test_concurrent_writers_of_two_tenants_never_see_each_other(world: World) -> None:
+    """Two tenants write and read at once, each through its own role: each sees exactly its own rows."""
+    own = {side.tenant.uid: (side.graph if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else GRAPH) for side in (world.a, world.b)}
+
+    async def tenant_loop(side: Side, rounds: int) -> list[set[str]]:
+        seen: list[set[str]] = []
+        async with await psycopg.AsyncConnection.connect(world.app_url) as conn:
+            await conn.execute('SET search_path = ag_catalog, "$user", public')
+            for i in range(rounds):
+                async with conn.transaction():
+                    await conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(side.role)))
+                    await conn.execute(
+                        sql.SQL("INSERT INTO {} (properties) VALUES (%s::ag_catalog.agtype)").format(
+                            sql.Identifier(own[side.tenant.uid], "ObjectStore")),
+                        (f'{{"name": "b{i}", "tenantUid": "{side.tenant.uid}", "tenancyUid": "{side.tenancy.uid}",'
+                         f' "deleted": false}}',),
+                    )
+                    cur = await conn.execute(sql.SQL("SELECT DISTINCT properties ->> 'tenantUid'::text FROM {}").format(
+                        sql.Identifier(own[side.tenant.uid], "ObjectStore")))
+                    seen.append({r[0] for r in await cur.fetchall()})
+                await asyncio.sleep(0)
+        return seen
+
+    async def both() -> tuple[list[set[str]], list[set[str]]]:
+        return await asyncio.gather(tenant_loop(world.a, 25), tenant_loop(world.b, 25))
+
+    seen_a, seen_b = asyncio.run(both())
+    assert all(s == {world.a.tenant.uid} for s in seen_a)
+    assert all(s == {world.b.tenant.uid} for s in seen_b)
+
+
+def test_api_reads_as_the_tenant_role_under_row_level_security(world: World) -> None:
+    """The search path the API takes for a tenant-bound caller: the database itself drops the other tenant's rows."""
+    async def read(role: str) -> list[str]:
+        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
+        await db.open()
+        try:
+            page = await GraphReader(db).search(CiQuery(kinds=("ComputeInstance", "Network"), tenant_role=role), 50)
+            return sorted(v.props["name"] for v in page.items)
+        finally:
+            await db.close()
+
+    if world.mode is Mode.GRAPH:
+        # No row-level security: the tenant role may not read the installation graph at all.
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            asyncio.run(read(world.a.role))
+    else:
+        assert asyncio.run(read(world.a.role)) == ["alpha-vpc", "alpha-web"]
+        assert asyncio.run(read(world.b.role)) == ["bravo-vpc", "bravo-web"]
+
+
+# -- moving a tenancy between tenants (provider) ---------------------------------------------------
+def test_moving_a_tenancy_restamps_and_relocates_everything_in_it(world: World) -> None:
+    async def move(owner: Vertex) -> None:
+        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
+        await db.open()
+        try:
+            async with writing(db, ACTOR) as w:
+                await w.update("Tenancy", world.a.tenancy.uid, {"ownerUid": owner.uid})
+        finally:
+            await db.close()
+
+    ids_before = {row[1] for row in _snapshot(world, world.a)}
+    asyncio.run(move(world.b.tenant))
+    try:
+        moved = {row[1] for row in _snapshot(world, world.b)}
+        assert ids_before <= moved, "every row of the tenancy keeps its id and now carries the new stamp"
+        with _admin(world) as conn:
+            left = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE (properties ->> 'tenantUid'::text) = %s").format(
+                    sql.Identifier(GRAPH, "_ag_label_vertex")), (world.a.tenant.uid,)).fetchone()[0]
+            assert left == 0
+            if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS):
+                schemas = {r[0] for r in conn.execute(
+                    sql.SQL("SELECT DISTINCT tableoid::regclass::text FROM {} WHERE (properties ->> 'tenancyUid'::text) = %s"
+                            " OR (properties ->> 'uid'::text) = %s").format(sql.Identifier(GRAPH, "_ag_label_vertex")),
+                    (world.a.tenancy.uid, world.a.tenancy.uid)).fetchall()}
+                assert {s.split(".")[0] for s in schemas} == {world.b.graph}
+            # The edge between the two CIs survived the move.
+            deps = conn.execute(
+                sql.SQL("SELECT count(*) FROM {} WHERE start_id = %s::text::ag_catalog.graphid AND end_id = %s::text::ag_catalog.graphid")
+                .format(sql.Identifier(GRAPH, "DEPENDS_ON")), (str(world.a.instance.id), str(world.a.network.id))).fetchone()[0]
+            assert deps == 1
+    finally:
+        asyncio.run(move(world.a.tenant))
+    assert {row[1] for row in _snapshot(world, world.a)} == ids_before
+
+
+# -- the setup assistant ---------------------------------------------------------------------------
+def test_switching_through_every_mode_keeps_every_ci_and_edge(world: World) -> None:
+    with _admin(world) as conn:
+        start = isolation.sums(conn, GRAPH)
+    snapshot = (_snapshot(world, world.a), _snapshot(world, world.b))
+    for target in [*[m for m in MODES if m is not world.mode], world.mode]:
+        # A connection per switch: AGE's per-session label cache does not survive graphs being
+        # dropped and made again under it (the setup command is one process per switch).
+        with _admin(world) as conn:
+            after = isolation.switch(conn, target, "test")
+        assert after == start, f"rows changed switching to {target.value}"
+        with _admin(world) as conn:
+            assert isolation.state(conn).mode is target
+            assert isolation.sums(conn, GRAPH) == start
+        assert (_snapshot(world, world.a), _snapshot(world, world.b)) == snapshot
+    assert sum(s.rows for s in start.values()) > 0
+
+
+def test_the_database_per_tenant_mode_is_refused_and_changes_nothing(world: World) -> None:
+    with _admin(world) as conn:
+        conn.execute('SET search_path = ag_catalog, "$user", public')
+        before = isolation.sums(conn, GRAPH)
+        with pytest.raises(IsolationError, match="not offered"):
+            isolation.switch(conn, Mode.DATABASE, "test")
+        with pytest.raises(psycopg.errors.RaiseException, match="not offered"):
+            conn.execute("SELECT skyloom.set_isolation('database', 'test')")
+        assert isolation.state(conn).mode is world.mode
+        assert isolation.sums(conn, GRAPH) == before
+
+
+def test_a_switch_that_would_lose_rows_is_rolled_back(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison is what guards a switch: make the 'after' count disagree and nothing may change."""
+    with _admin(world) as conn:
+        conn.execute('SET search_path = ag_catalog, "$user", public')
+        before = isolation.sums(conn, GRAPH)
+        real = isolation.sums
+        calls = []
+
+        def lossy(c: psycopg.Connection, graph: str) -> dict[str, isolation.LabelSum]:
+            found = real(c, graph)
+            calls.append(1)
+            if len(calls) == 2:   # the count after the move
+                found["ComputeInstance"] = isolation.LabelSum(found["ComputeInstance"].rows - 1, 0)
+            return found
+
+        monkeypatch.setattr(isolation, "sums", lossy)
+        other = next(m for m in MODES if m is not world.mode)
+        with pytest.raises(IsolationError, match="ComputeInstance: 2 rows before, 1 after"):
+            isolation.switch(conn, other, "test")
+        monkeypatch.setattr(isolation, "sums", real)
+        assert isolation.state(conn).mode is world.mode
+        assert isolation.sums(conn, GRAPH) == before
+
+
+def test_setup_command_checks_plans_and_applies(world: World) -> None:
+    env = {"SKYLOOM_DATABASE_URL": world.app_url, "SKYLOOM_ADMIN_DATABASE_URL": world.admin_url, "PATH": "/usr/bin:/bin"}
+    run = lambda *args: subprocess.run(  # noqa: E731
+        [sys.executable, "-m", "skyloom.cli", "setup", *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    checked = run("--check")
+    assert checked.returncode == 0, checked.stderr
+    assert f"Current mode: {world.mode.value}" in checked.stderr
+    assert "API role is not superuser" in checked.stderr
+    other = next(m for m in MODES if m is not world.mode)
+    dry = run("--mode", other.value, "--dry-run")
+    assert dry.returncode == 0 and "Dry run: nothing was changed." in dry.stderr
+    no_terminal = run()
+    assert no_terminal.returncode == 2 and "--mode" in no_terminal.stderr
+    refused = run("--mode", "database", "--yes")
+    assert refused.returncode == 2 and "not offered" in refused.stderr
+    with _admin(world) as conn:
+        assert isolation.state(conn).mode is world.mode
+    for target in (other, world.mode):
+        applied = run("--mode", target.value, "--yes")
+        assert applied.returncode == 0, applied.stderr
+        assert f"Mode {target.value}:" in applied.stderr and "verified by count and checksum" in applied.stderr
+    with _admin(world) as conn:
+        assert isolation.state(conn).mode is world.mode
