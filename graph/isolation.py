@@ -116,13 +116,14 @@ def capabilities(conn: psycopg.Connection, app_role: str | None) -> list[Capabil
         if app is None:
             found.append(Capability("API role exists", False, f"no role {app_role!r}"))
         else:
-            plain = not app[0] and not app[1] and app[2] == 0
             found.append(Capability(
-                "API role is not superuser, not BYPASSRLS, owns no schema", plain,
-                f"{app_role}: " + ", ".join(
-                    [w for w, on in (("superuser", app[0]), ("BYPASSRLS", app[1]), (f"owns {app[2]} schema(s)", app[2])) if on]
-                    or ["plain role"]
-                ),
+                "API role is neither superuser nor an owner", not app[0] and app[2] == 0,
+                f"{app_role}: " + ("superuser" if app[0] else f"owns {app[2]} schema(s)" if app[2] else "plain role"),
+            ))
+            found.append(Capability(
+                "API role reads as the provider without the row-level security barrier (BYPASSRLS)", bool(app[1]),
+                "granted by `db migrate` when the owner is a superuser; without it the provider's name "
+                "searches cannot use their index under the RLS modes" if not app[1] else "yes; tenant roles never have it",
             ))
     found.append(Capability(
         "database per tenant", False,

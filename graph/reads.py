@@ -52,6 +52,8 @@ class CiQuery:
     # The tenant database role to read as (row-level security modes): the database then hides
     # every other tenant's rows whatever the filters above say. None: the API's own role.
     tenant_role: str | None = None
+    # The tenant's own graph to read instead of the installation graph (graph isolation modes).
+    tenant_graph: str | None = None
 
 
 @dataclass
@@ -177,6 +179,7 @@ class GraphReader:
     # -- search -------------------------------------------------------------------------------
     def _search_sql(self, q: CiQuery) -> tuple[str, str, list[Any]]:
         kinds = q.kinds or labels.ci_labels()
+        graph = q.tenant_graph or self.graph
         params: list[Any] = []
         branches = []
         for kind in kinds:
@@ -184,11 +187,11 @@ class GraphReader:
             if scope is not None and q.tenancy_uid is not None and kind != "Tenancy":
                 scope = _within_tenancy(scope, q.tenancy_uid)
             if scope is None:
-                branches.append(f"SELECT id, properties FROM {table(self.graph, kind)}")
+                branches.append(f"SELECT id, properties FROM {table(graph, kind)}")
             elif not scope.is_nothing:
-                branches.append(f"SELECT id, properties FROM {table(self.graph, kind)} WHERE {scope_sql(scope, kind, params)}")
+                branches.append(f"SELECT id, properties FROM {table(graph, kind)} WHERE {scope_sql(scope, kind, params)}")
         # Nothing in scope: an empty source of the same shape, so the statement stays valid.
-        sources = " UNION ALL ".join(branches) or f"SELECT id, properties FROM {table(self.graph, kinds[0])} WHERE FALSE"
+        sources = " UNION ALL ".join(branches) or f"SELECT id, properties FROM {table(graph, kinds[0])} WHERE FALSE"
         where = self._conditions(q, params)
         return f"({sources}) AS v", where, params
 
@@ -249,7 +252,8 @@ class GraphReader:
                 tests.append("id > %s::text::graphid")
                 params.append(str(after))
             branches.append(
-                f"(SELECT id, properties FROM {table(self.graph, kind)} WHERE {' AND '.join(tests)} ORDER BY id LIMIT %s)"
+                f"(SELECT id, properties FROM {table(q.tenant_graph or self.graph, kind)} WHERE {' AND '.join(tests)}"
+                " ORDER BY id LIMIT %s)"
             )
             params.append(first + 1)
         return f"SELECT {_VERTEX} FROM ({' UNION ALL '.join(branches)}) AS v ORDER BY id LIMIT %s", [*params, first + 1]

@@ -34,8 +34,9 @@ class Hierarchy:
     tenant_provider: dict[str, str | None] = field(default_factory=dict)
     subtenant_tenant: dict[str, str | None] = field(default_factory=dict)
     backend_provider: dict[str, str | None] = field(default_factory=dict)
-    # Tenant -> its database role, when the isolation mode filters reads by row-level security.
-    read_roles: dict[str, str] = field(default_factory=dict)
+    # Tenant -> (its database role, its own graph or None): what a tenant-bound caller's lists read
+    # through; only tenants whose role can read them (row-level security or a graph of their own).
+    read_roles: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
     def owner(self, uid: str | None) -> Placement:
         """The placement of whatever `uid` names: a provider, tenant or sub-tenant (a stack's owner)."""
@@ -167,8 +168,10 @@ class ScopeReader:
             f" FROM {table(g, 'SubTenant')}"
             f" UNION ALL SELECT 'backend', properties ->> 'uid'::text, properties ->> 'parentUid'::text, NULL, NULL"
             f" FROM {table(g, 'CloudBackend')}"
-            " UNION ALL SELECT 'role', tenant::text, role::text, NULL, NULL FROM skyloom.tenant_home"
-            " WHERE (SELECT mode FROM skyloom.isolation) IN ('rls', 'graph_rls')"
+            " UNION ALL SELECT 'role', h.tenant::text, h.role::text,"
+            " CASE WHEN i.mode IN ('graph', 'graph_rls') THEN h.graph::text END, NULL"
+            " FROM skyloom.tenant_home h, skyloom.isolation i"
+            " WHERE h.mode = i.mode AND (i.mode IN ('rls', 'graph_rls') OR h.graph IS NOT NULL)"
         )
         found = Hierarchy()
         async with self.db.connection() as conn:
@@ -181,7 +184,7 @@ class ScopeReader:
                 elif what == "subtenant":
                     found.subtenant_tenant[uid] = a
                 elif what == "role":
-                    found.read_roles[uid] = a
+                    found.read_roles[uid] = (a, b)
                 else:
                     found.backend_provider[uid] = a
         return found

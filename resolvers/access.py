@@ -81,20 +81,21 @@ class Access:
             self._hierarchy = None   # a failed lookup is not remembered
             raise
 
-    async def read_role(self) -> str | None:
-        """The tenant database role this caller's CI lists are read as, if any.
+    async def read_as(self) -> tuple[str, str | None] | None:
+        """The tenant database role (and graph) this caller's CI lists are read through, if any.
 
-        Under the row-level security modes, a caller whose every grant lies inside their own
-        tenant (at the tenant or its sub-tenants) reads through that tenant's role, so the database
-        itself keeps other tenants' rows out whatever the filters say. Anyone else (provider staff,
-        grants in several tenants, compartment grants) reads as the API, narrowed by the policy.
+        A caller whose every grant lies inside their own tenant (at the tenant or its sub-tenants)
+        reads through that tenant's role: in its own graph in the graph modes, through row-level
+        security in the shared one; the database itself then keeps other tenants' rows out whatever
+        the filters say. Anyone else (provider staff, grants in several tenants, compartment grants)
+        reads as the API, narrowed by the policy.
         """
         actor = self.actor
         if actor.home_tenant is None or not actor.bindings:
             return None
         hierarchy = await self.hierarchy()
-        role = hierarchy.read_roles.get(actor.home_tenant)
-        if role is None:
+        found = hierarchy.read_roles.get(actor.home_tenant)
+        if found is None:
             return None
         for binding in actor.bindings:
             inside = (binding.scope_kind == "tenant" and binding.scope_id == actor.home_tenant) or (
@@ -102,7 +103,7 @@ class Access:
             )
             if not inside:
                 return None
-        return role
+        return found
 
     def forget_hierarchy(self) -> None:
         self._hierarchy = None

@@ -228,10 +228,12 @@ class Context:
     async def search(self, query: CiQuery, first: int, after: str | None) -> CiConnection:
         first = self.page_size(first)
         position = cursors.decode(after)
+        tenant_role, tenant_graph = await self.access.read_as() or (None, None)
         query = replace(
             query,
             scopes=await self.access.sql_scopes("read", query.kinds or labels.ci_labels()),
-            tenant_role=await self.access.read_role(),
+            tenant_role=tenant_role,
+            tenant_graph=tenant_graph,
         )
         page = await self.reader.search(query, first, position[0] if position else None)
         return self.ci_connection(page.items, page.has_next, lambda: self.reader.count(query))

@@ -48,7 +48,7 @@ def _show_capabilities(found: list[isolation.Capability]) -> bool:
     console.print("What this database can do:")
     required = True
     for cap in found:
-        optional = cap.name == "database per tenant"
+        optional = cap.name == "database per tenant" or "BYPASSRLS" in cap.name
         mark = "[green]yes[/]" if cap.ok else ("[yellow]no [/]" if optional else "[red]no [/]")
         console.print(f"  {mark}  {cap.name}: {cap.detail}")
         required = required and (cap.ok or optional)

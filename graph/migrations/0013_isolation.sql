@@ -290,6 +290,13 @@ BEGIN
     UPDATE skyloom.isolation SET graph = g, app_role = coalesce(app, app_role), vertex_labels = isolation_reconcile.vertex_labels,
         container_labels = isolation_reconcile.container_labels, edge_labels = isolation_reconcile.edge_labels;
     SELECT * INTO cfg FROM skyloom.isolation;
+    -- The API's own role is the provider's context, which sees every row anyway (the
+    -- skyloom_provider policies); BYPASSRLS says so to the planner, which otherwise keeps
+    -- non-leakproof conditions (a name search) off the indexes behind the policy's barrier.
+    -- Tenant roles never have it. Only a superuser may grant it: otherwise the policies serve.
+    IF cfg.app_role IS NOT NULL AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE format('ALTER ROLE %I BYPASSRLS', cfg.app_role);
+    END IF;
     IF cfg.mode = 'database' THEN
         RAISE EXCEPTION 'isolation mode "database" is not offered by this release';
     END IF;

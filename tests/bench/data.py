@@ -83,7 +83,7 @@ class _Builder:
         return {**ci_properties(kind, name, cloud, region, tags, **extra), "firstSeen": STAMP, "lastSeen": STAMP}
 
 
-def generate(ci_target: int, seed: int = 7) -> Estate:
+def generate(ci_target: int, seed: int = 7, blocks_per_tenancy: int = BLOCKS_PER_TENANCY) -> Estate:
     """An estate of exactly `ci_target` CIs (tenancies, compartments and resources), plus the panel above them."""
     b = _Builder(seed)
     provider = b.vertex("Provider", {"name": "bench-provider", "displayName": "Bench Provider", "parentUid": None})
@@ -99,7 +99,7 @@ def generate(ci_target: int, seed: int = 7) -> Estate:
         b.edge(labels.CONTAINS, backend, root)
         roots.append((root, backend, cloud, regions))
     blocks = max(1, -(-ci_target // (1 + BLOCK_MIDS + BLOCK_MIDS * MID_LEAVES + 1 + BLOCK_MIDS * MID_LEAVES * LEAF_RESOURCES)))
-    tenancy_count = max(2, -(-blocks // BLOCKS_PER_TENANCY))
+    tenancy_count = max(2, -(-blocks // blocks_per_tenancy))
     tenants = []
     for i in range(max(2, tenancy_count // 2)):
         tenant = b.vertex("Tenant", {"name": f"client-{i}", "displayName": f"Client {i}", "parentUid": provider})
