@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
@@ -58,16 +59,28 @@ def _cut(value: str | None, limit: int) -> str | None:
     return value if value is None or len(value) <= limit else value[: limit - 1] + "…"
 
 
+def _insert(entries: Iterable[Entry]) -> tuple[str, list[Any], int]:
+    rows = [e.row() for e in entries]
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    return f"INSERT INTO skyloom.audit_entry ({_COLUMNS}) VALUES {values}", [v for row in rows for v in row], len(rows)
+
+
 async def record(conn: AsyncConnection, entries: Iterable[Entry]) -> int:
     """Append entries in the caller's transaction (or, on an autocommit connection, as one atomic
     statement): they exist exactly when what they describe does. One INSERT for all of them, so a
     batch costs one round trip."""
-    rows = [e.row() for e in entries]
-    if not rows:
-        return 0
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    await conn.execute(f"INSERT INTO skyloom.audit_entry ({_COLUMNS}) VALUES {values}", [v for row in rows for v in row])
-    return len(rows)
+    statement, params, count = _insert(entries)
+    if count:
+        await conn.execute(statement, params)
+    return count
+
+
+def record_sync(conn: psycopg.Connection, entries: Iterable[Entry]) -> int:
+    """`record` for the command line's synchronous connections (the setup assistant)."""
+    statement, params, count = _insert(entries)
+    if count:
+        conn.execute(statement, params)
+    return count
 
 
 async def record_changes(conn: AsyncConnection, graph: str, cause: Mapping[str, Any] | None, request_id: str | None) -> None:

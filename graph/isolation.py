@@ -16,7 +16,7 @@ from enum import Enum
 import psycopg
 from psycopg import sql
 
-from skyloom.graph import labels
+from skyloom.graph import audit, labels
 
 
 class Mode(str, Enum):
@@ -172,7 +172,8 @@ def switch(conn: psycopg.Connection, target: Mode, by_whom: str, progress: Progr
         raise IsolationError(f"isolation mode {target.value!r} ({target.title}) is not offered by this release")
     with conn.transaction():
         conn.execute("SET LOCAL search_path = ag_catalog, \"$user\", public")
-        graph = state(conn).graph
+        current = state(conn)
+        graph, previous = current.graph, current.mode
         if graph is None:
             raise IsolationError("the installation graph is not recorded yet: run `skyloom db migrate`")
         # Writers that started before us finish first; later ones wait for the new layout.
@@ -193,6 +194,12 @@ def switch(conn: psycopg.Connection, target: Mode, by_whom: str, progress: Progr
         if lost:
             detail = "; ".join(f"{label}: {b.rows} rows before, {a.rows if a else 0} after" for label, (b, a) in sorted(lost.items()))
             raise IsolationError(f"rows differ after the switch, nothing was changed: {detail}")
+        # A configuration change like any other: in the trail, committed with the switch or not at all.
+        audit.record_sync(conn, [audit.Entry(
+            "isolation.changed", by_whom, priority="notice", target=f"isolation:{target.value}",
+            detail={"from": previous.value, "to": target.value, "stamped": stamped,
+                    "rows": sum(s.rows for s in after.values())},
+        )])
     return after
 
 

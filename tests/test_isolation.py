@@ -29,6 +29,9 @@ from skyloom.graph.migrate import migrate
 from skyloom.graph.pool import Database
 from skyloom.graph.reads import CiQuery, GraphReader
 from skyloom.graph.records import Vertex, ci_properties
+from skyloom.graph.scope import ScopeReader
+from skyloom.policy.actor import Actor, Binding
+from skyloom.resolvers.access import Access
 from skyloom.graph.store import writing
 from skyloom.settings import Settings
 from tests.conftest import GRAPH, REPO
@@ -334,6 +337,29 @@ def test_api_reads_as_the_tenant_role(world: World) -> None:
             asyncio.run(read(world.a, False))
 
 
+def test_who_reads_through_a_tenant_role(world: World) -> None:
+    """Only a caller whose every grant lies inside their own tenant; provider staff and mixed grants read as the API."""
+    async def decide(actor: Actor) -> tuple[str, str | None] | None:
+        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
+        await db.open()
+        try:
+            return await Access(None, ScopeReader(db), actor).read_as()  # type: ignore[arg-type]
+        finally:
+            await db.close()
+
+    a, b = world.a.tenant.uid, world.b.tenant.uid
+    expected = (world.a.role, world.a.graph if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else None)
+    admin = Actor("user:a-admin", "user", home_tenant=a, bindings=(Binding("tenant-admin", "tenant", a),))
+    assert asyncio.run(decide(admin)) == expected
+    operator = Actor("user:op", "user", bindings=(Binding("provider-operator", "installation", "*"),))
+    assert asyncio.run(decide(operator)) is None
+    straddling = Actor("user:both", "user", home_tenant=a,
+                       bindings=(Binding("tenant-admin", "tenant", a), Binding("auditor", "tenant", b)))
+    assert asyncio.run(decide(straddling)) is None
+    homeless = Actor("user:none", "user", bindings=(Binding("tenant-admin", "tenant", a),))
+    assert asyncio.run(decide(homeless)) is None
+
+
 # -- moving a tenancy between tenants (provider) ---------------------------------------------------
 def test_moving_a_tenancy_restamps_and_relocates_everything_in_it(world: World) -> None:
     async def move(owner: Vertex) -> None:
@@ -399,6 +425,7 @@ def test_the_database_per_tenant_mode_is_refused_and_changes_nothing(world: Worl
             conn.execute("SELECT skyloom.set_isolation('database', 'test')")
         assert isolation.state(conn).mode is world.mode
         assert isolation.sums(conn, GRAPH) == before
+        assert conn.execute("SELECT count(*) FROM skyloom.audit_entry WHERE detail ->> 'to' = 'database'").fetchone()[0] == 0
 
 
 def test_a_switch_that_would_lose_rows_is_rolled_back(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -448,3 +475,9 @@ def test_setup_command_checks_plans_and_applies(world: World) -> None:
         assert f"Mode {target.value}:" in applied.stderr and "verified by count and checksum" in applied.stderr
     with _admin(world) as conn:
         assert isolation.state(conn).mode is world.mode
+    with _admin(world) as conn:
+        trail = conn.execute(
+            "SELECT actor, priority, detail ->> 'from', detail ->> 'to' FROM skyloom.audit_entry"
+            " WHERE type = 'isolation.changed' ORDER BY id DESC LIMIT 2").fetchall()
+    assert [row[2:] for row in trail] == [(other.value, world.mode.value), (world.mode.value, other.value)]
+    assert all(row[0].startswith("skyloom setup (") and row[1] == "notice" for row in trail)
