@@ -34,7 +34,7 @@ from skyloom.policy.actor import Actor, Binding
 from skyloom.resolvers.access import Access
 from skyloom.graph.store import writing
 from skyloom.settings import Settings
-from tests.conftest import GRAPH, REPO
+from tests.conftest import GRAPH, REPO, Server
 
 ACTOR = "system:isolation-test"
 MODES = [m for m in Mode if m.offered]
@@ -481,3 +481,57 @@ def test_setup_command_checks_plans_and_applies(world: World) -> None:
             " WHERE type = 'isolation.changed' ORDER BY id DESC LIMIT 2").fetchall()
     assert [row[2:] for row in trail] == [(other.value, world.mode.value), (world.mode.value, other.value)]
     assert all(row[0].startswith("skyloom setup (") and row[1] == "notice" for row in trail)
+
+
+# -- through the API ---------------------------------------------------------------------------------
+def _service_token(world: World, side: Side) -> str:
+    """A service account at home in `side`'s tenant, tenant admin there (so its lists read through the tenant role)."""
+    from skyloom.graph import identity
+
+    async def make() -> str:
+        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
+        await db.open()
+        try:
+            account = await identity.create_service_account(db, f"iso-{secrets.token_hex(3)}", "system:tests",
+                                                            home_tenant=side.tenant.uid)
+            await identity.create_binding(db, "service", account.id, "tenant-admin", "tenant", side.tenant.uid, "system:tests")
+            token, _ = await identity.create_api_token(db, account.id, "isolation test", "system:tests")
+            return token
+        finally:
+            await db.close()
+
+    return asyncio.run(make())
+
+
+def test_a_tenant_admin_cannot_reach_the_other_tenant_through_the_api(world: World) -> None:
+    token = _service_token(world, world.a)
+    before_a, before_b = _snapshot(world, world.a), _snapshot(world, world.b)
+    server = Server(world.app_url, token=token)
+    try:
+        def ask(query: str, variables: dict | None = None) -> dict:
+            body = server.http.post("/graphql", json={"query": query, "variables": variables or {}}).json()
+            assert not body.get("errors"), body
+            return body["data"]
+
+        listed = ask("{ cis(filter: {kinds: [ComputeInstance, Network, Compartment]}, first: 100) { edges { node { name } } } }")
+        assert sorted(e["node"]["name"] for e in listed["cis"]["edges"]) == ["alpha-vpc", "alpha-web", "apps"]
+        theirs = ask("query($t: ID!) { cis(filter: {tenancyId: $t}, first: 100) { edges { node { name } } } }",
+                     {"t": world.b.tenancy.uid})
+        assert theirs["cis"]["edges"] == []
+        for vertex in (world.b.instance, world.b.compartment, world.b.tenancy, world.b.tenant):
+            assert ask("query($id: ID!) { node(id: $id) { id } }", {"id": vertex.uid}) == {"node": None}
+        result = "__typename ... on Problem { code }"
+        update = ask(f"mutation($i: CompartmentUpdateInput!) {{ compartmentUpdate(input: $i) {{ {result} }} }}",
+                     {"i": {"id": world.b.compartment.uid, "name": "taken"}})
+        assert update["compartmentUpdate"]["code"] == "NOT_FOUND"
+        create = ask(f'mutation($p: ID!) {{ compartmentCreate(input: {{parentId: $p, name: "planted"}}) {{ {result} }} }}',
+                     {"p": world.b.tenancy.uid})
+        assert create["compartmentCreate"]["code"] == "NOT_FOUND"
+        delete = ask(f"mutation($id: ID!) {{ compartmentDelete(id: $id) {{ {result} }} }}", {"id": world.b.compartment.uid})
+        assert delete["compartmentDelete"]["code"] == "NOT_FOUND"
+        move = ask(f"mutation($i: TenancyUpdateInput!) {{ tenancyUpdate(input: $i) {{ {result} }} }}",
+                   {"i": {"id": world.a.tenancy.uid, "ownerId": world.b.tenant.uid}})
+        assert move["tenancyUpdate"]["code"] == "NOT_FOUND"   # the other tenant does not exist for them
+    finally:
+        server.stop()
+    assert (_snapshot(world, world.a), _snapshot(world, world.b)) == (before_a, before_b)
