@@ -126,7 +126,7 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "GRANT SELECT ON skyloom.schema_migration TO {role}",
         # Isolation: the API reads the mode and the tenants' homes; it routes stamped rows and moves
         # tenancies only through these functions, which run as their owner.
-        "GRANT SELECT ON skyloom.isolation, skyloom.tenant_home TO {role}",
+        "GRANT SELECT ON skyloom.isolation, skyloom.tenant_home, skyloom.vertex_home TO {role}",
         "GRANT EXECUTE ON FUNCTION skyloom.settle(text[], uuid[]), skyloom.restamp_tenancy(uuid, uuid),"
         " skyloom.provision_tenant(uuid) TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON skyloom.ingest_checkpoint TO {role}",

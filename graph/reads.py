@@ -116,19 +116,43 @@ class GraphReader:
 
     # -- lookups ------------------------------------------------------------------------------
     async def by_uids(self, uids: list[str]) -> dict[str, Vertex]:
+        """Vertices by uid, of any label, wherever they are stored.
+
+        One statement reads the installation graph's own label tables (`ONLY`: not the tenant
+        graphs that inherit them) and, from `skyloom.vertex_home`, where each vertex that settled
+        into a tenant graph lives; a second reads those from exactly their table. Through
+        `_ag_label_vertex` the same lookup would read every label table of every tenant.
+        """
         if not uids:
             return {}
-        found = await self._vertices(
-            f"SELECT {_VERTEX} FROM {vertex_parent(self.graph)} "
-            "WHERE (properties ->> 'uid'::text) = ANY(%s)",
-            (list(uids),),
-        )
-        return {v.uid: v for v in found}
+        wanted = list(uids)
+        branches = [
+            f"SELECT {_VERTEX}, NULL::text, NULL::text, NULL::text FROM ONLY {table(self.graph, label)}"
+            " WHERE (properties ->> 'uid'::text) = ANY(%(uids)s)"
+            for label in labels.vertex_labels()
+        ]
+        branches.append("SELECT NULL, NULL, graph::text, label::text, uid FROM skyloom.vertex_home WHERE uid = ANY(%(uids)s)")
+        rows = await self._rows(" UNION ALL ".join(branches), {"uids": wanted})
+        label_of = self.db.label_of
+        found = {props["uid"]: Vertex(gid, label_of(gid), props) for gid, props, _, _, _ in rows if gid is not None}
+        homes: dict[tuple[str, str], list[str]] = {}
+        for gid, _, graph, label, uid in rows:
+            if gid is None:
+                homes.setdefault((graph, label), []).append(uid)
+        if homes:
+            params: list[Any] = []
+            settled = []
+            for (graph, label), group in sorted(homes.items()):
+                settled.append(f"SELECT {_VERTEX} FROM {table(graph, label)} WHERE (properties ->> 'uid'::text) = ANY(%s)")
+                params.append(group)
+            found.update((v.uid, v) for v in await self._vertices(" UNION ALL ".join(settled), params))
+        return found
 
     async def by_uid(self, uid: str, label: str | None = None) -> Vertex | None:
-        source = table(self.graph, label) if label else vertex_parent(self.graph)
+        if label is None:
+            return (await self.by_uids([uid])).get(uid)
         found = await self._vertices(
-            f"SELECT {_VERTEX} FROM {source} WHERE (properties ->> 'uid'::text) = %s", (uid,)
+            f"SELECT {_VERTEX} FROM {table(self.graph, label)} WHERE (properties ->> 'uid'::text) = %s", (uid,)
         )
         return found[0] if found else None
 
@@ -371,11 +395,13 @@ class GraphReader:
         second from only the label tables those graphids name (`_by_ids_sql`).
         """
         deps = table(self.graph, labels.DEPENDS_ON)
-        parent = vertex_parent(self.graph)
         after_d, after_gid = after if after is not None else (-1, 0)
+        origin = await self.by_uid(uid)
+        if origin is None:
+            return [], 0, False
         ranked = (
             f"WITH RECURSIVE start AS MATERIALIZED ("
-            f"  SELECT id FROM {parent} WHERE (properties ->> 'uid'::text) = %(uid)s"
+            f"  SELECT %(start)s::text::graphid AS id"
             f"), r(gid, depth) AS ("
             f"  SELECT id, 0 FROM start"
             f"  UNION"
@@ -389,7 +415,7 @@ class GraphReader:
             f"{ranked} SELECT (SELECT count(*) FROM ranked), d, gid::text::bigint FROM ranked"
             f" WHERE (d, gid) > (%(after_d)s, %(after_gid)s::text::graphid) ORDER BY d, gid LIMIT %(n)s"
         )
-        params = {"uid": uid, "depth": depth, "after_d": after_d, "after_gid": str(after_gid), "n": first + 1}
+        params = {"start": str(origin.id), "depth": depth, "after_d": after_d, "after_gid": str(after_gid), "n": first + 1}
         rows = await self._rows(query, params)
         if rows:
             total = rows[0][0]

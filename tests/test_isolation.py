@@ -176,6 +176,23 @@ def _target_graphs(world: World, side: Side) -> list[str]:
     return [GRAPH, side.graph] if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else [GRAPH]
 
 
+def _lookup(world: World, uids: list[str]) -> dict[str, Vertex]:
+    """Vertices by uid alone, as the API's `node` finds them (through `vertex_home` where they settled)."""
+    async def run() -> dict[str, Vertex]:
+        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
+        await db.open()
+        try:
+            return await GraphReader(db).by_uids(uids)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+def _all_uids(world: World) -> list[str]:
+    return [v.uid for side in (world.a, world.b) for v in (side.tenant, side.tenancy, side.compartment, side.network, side.instance)]
+
+
 # -- layout -----------------------------------------------------------------------------------------
 def test_rows_live_where_the_mode_puts_them(world: World) -> None:
     with _admin(world) as conn:
@@ -374,6 +391,8 @@ def test_moving_a_tenancy_restamps_and_relocates_everything_in_it(world: World) 
     ids_before = {row[1] for row in _snapshot(world, world.a)}
     asyncio.run(move(world.b.tenant))
     try:
+        found = _lookup(world, [world.a.instance.uid, world.a.tenancy.uid])
+        assert {v.props["tenantUid"] for v in found.values()} == {world.b.tenant.uid} and len(found) == 2
         moved = {row[1] for row in _snapshot(world, world.b)}
         assert ids_before <= moved, "every row of the tenancy keeps its id and now carries the new stamp"
         with _admin(world) as conn:
@@ -412,6 +431,8 @@ def test_switching_through_every_mode_keeps_every_ci_and_edge(world: World) -> N
             assert isolation.state(conn).mode is target
             assert isolation.sums(conn, GRAPH) == start
         assert (_snapshot(world, world.a), _snapshot(world, world.b)) == snapshot
+        found = _lookup(world, _all_uids(world))
+        assert sorted(found) == sorted(_all_uids(world)) and all(v.uid in found for v in (world.a.instance, world.b.instance))
     assert sum(s.rows for s in start.values()) > 0
 
 
