@@ -203,5 +203,12 @@ def switch(conn: psycopg.Connection, target: Mode, by_whom: str, progress: Progr
     return after
 
 
+def tidy(conn: psycopg.Connection) -> None:
+    """After a switch: vacuum and analyze. Moving rows leaves their old tables full of dead index
+    entries and with statistics that say nothing is left; until autovacuum comes by, the planner
+    then walks those indexes whole (measured: an impact set 6 ms -> 220 ms at 100k CIs)."""
+    conn.execute("VACUUM (ANALYZE)")
+
+
 def _isolated_labels() -> list[str]:
     return [*labels.ci_labels(), *labels.EDGE_LABELS]

@@ -124,5 +124,7 @@ def setup(settings: Settings, mode: str | None, check: bool, dry_run: bool, yes:
                     result = isolation.switch(conn, target, by_whom, progress)
             except IsolationError as exc:
                 fail(str(exc))
+            with step("vacuuming and analyzing the moved tables"):
+                isolation.tidy(conn)
             rows = sum(s.rows for s in result.values())
             console.print(f"Mode {target.value}: {rows:,} CI and edge rows verified by count and checksum.")
