@@ -105,6 +105,13 @@ class Access:
                 return None
         return found
 
+    async def tenancy_graph(self, tenancy_uid: str) -> str | None:
+        """The tenant graph holding every CI of one tenancy (graph isolation modes), if it has one."""
+        hierarchy = await self.hierarchy()
+        placement = hierarchy.tenancies.get(tenancy_uid)
+        found = hierarchy.read_roles.get(placement.tenant) if placement is not None and placement.tenant else None
+        return found[1] if found else None
+
     def forget_hierarchy(self) -> None:
         self._hierarchy = None
 

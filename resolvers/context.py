@@ -229,6 +229,10 @@ class Context:
         first = self.page_size(first)
         position = cursors.decode(after)
         tenant_role, tenant_graph = await self.access.read_as() or (None, None)
+        if tenant_graph is None and query.tenancy_uid is not None:
+            # One tenancy's CIs all live in its tenant's graph (graph isolation modes): read that
+            # graph alone instead of every tenant's copy of each label table.
+            tenant_graph = await self.access.tenancy_graph(query.tenancy_uid)
         query = replace(
             query,
             scopes=await self.access.sql_scopes("read", query.kinds or labels.ci_labels()),
@@ -250,7 +254,9 @@ class Context:
 
     async def descendants(self, uid: str, first: int, after: str | None) -> CiConnection:
         subtree = await self.reader.compartment_subtree(uid)
-        return await self.search(CiQuery(compartment_uids=subtree), first, after)
+        top = await self.reader.by_uid(uid, "Compartment")
+        tenancy = top.props.get("tenancyUid") if top is not None else None
+        return await self.search(CiQuery(compartment_uids=subtree, tenancy_uid=tenancy), first, after)
 
     async def compartment_tree(self, tenancy_uid: str) -> list[CompartmentTreeEntry]:
         rows = await self.reader.compartment_tree(tenancy_uid)
