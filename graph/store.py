@@ -12,10 +12,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.types.json import Jsonb
 
 from skyloom.graph import audit, labels
@@ -106,11 +107,20 @@ class GraphWriter:
         return Vertex(row[0], label, row[1]) if row else None
 
     async def find_for_update(self, uid: str) -> Vertex | None:
-        """Any vertex by uid, locked until the transaction ends (so it cannot vanish under a child)."""
+        """Any vertex by uid, locked until the transaction ends (so it cannot vanish under a child).
+
+        First where it lives, without a lock: a tenant graph's table (`skyloom.vertex_home`) or one
+        of the installation graph's own tables; then locked in that one table. FOR UPDATE through
+        `_ag_label_vertex` would read every label table of every tenant (graph isolation modes).
+        """
+        cur = await self.conn.execute(_whereabouts(self.graph), {"uid": uid})
+        found = await cur.fetchone()
+        if found is None:
+            return None
+        graph, label = found
+        source = table(graph, label) if graph else f"ONLY {table(self.graph, label)}"
         cur = await self.conn.execute(
-            f"SELECT id::text::bigint, properties FROM {vertex_parent(self.graph)} "
-            "WHERE (properties ->> 'uid'::text) = %s FOR UPDATE",
-            (uid,),
+            f"SELECT id::text::bigint, properties FROM {source} WHERE (properties ->> 'uid'::text) = %s FOR UPDATE", (uid,)
         )
         row = await cur.fetchone()
         return Vertex(row[0], self.label_of(row[0]), row[1]) if row else None
@@ -290,6 +300,19 @@ class GraphWriter:
     async def _notify(self) -> None:
         if self.changed:
             await self.conn.execute("SELECT pg_notify(%s, %s || ':' || pg_current_xact_id()::text)", (CHANNEL, self.graph))
+
+
+@cache
+def _whereabouts(graph: str) -> str:
+    """(graph, label) of the vertex with uid %(uid)s: NULL graph for the installation graph's own tables."""
+    own = (
+        f"SELECT NULL, {sql.Literal(label).as_string(None)} FROM ONLY {table(graph, label)}"
+        " WHERE (properties ->> 'uid'::text) = %(uid)s"
+        for label in labels.vertex_labels()
+    )
+    return " UNION ALL ".join(
+        ["SELECT graph::text, label::text FROM skyloom.vertex_home WHERE uid = %(uid)s", *own]
+    ) + " LIMIT 1"
 
 
 @asynccontextmanager

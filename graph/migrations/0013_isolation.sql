@@ -171,10 +171,11 @@ BEGIN
         EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', tg, r);
         EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO %I', tg, r);
         EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA %I TO %I', tg, r);
-        -- The API reads a settled vertex straight from its table (`vertex_home`), not only through the parents.
+        -- The API reads and locks (SELECT ... FOR UPDATE) a settled vertex straight in its table
+        -- (`vertex_home`), not only through the parents, where it may do both already.
         IF cfg.app_role IS NOT NULL THEN
             EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', tg, cfg.app_role);
-            EXECUTE format('GRANT SELECT ON ALL TABLES IN SCHEMA %I TO %I', tg, cfg.app_role);
+            EXECUTE format('GRANT SELECT, UPDATE ON ALL TABLES IN SCHEMA %I TO %I', tg, cfg.app_role);
         END IF;
     END IF;
     UPDATE skyloom.tenant_home SET mode = cfg.mode WHERE tenant_home.tenant = tenant_grants.tenant;
