@@ -13,7 +13,7 @@ import asyncio
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import psycopg
@@ -22,7 +22,7 @@ from psycopg import sql
 
 from skyloom import runtime
 from skyloom.deploy.local.cluster import APP_ROLE
-from skyloom.graph import isolation, labels
+from skyloom.graph import identity, isolation, labels
 from skyloom.graph.admin import drop_database, drop_orphan_tenant_roles, ensure_database, with_dbname
 from skyloom.graph.isolation import IsolationError, Mode
 from skyloom.graph.migrate import migrate
@@ -30,15 +30,14 @@ from skyloom.graph.pool import Database
 from skyloom.graph.reads import CiQuery, GraphReader
 from skyloom.graph.records import Vertex, ci_properties
 from skyloom.graph.scope import ScopeReader
+from skyloom.graph.store import writing
 from skyloom.policy.actor import Actor, Binding
 from skyloom.resolvers.access import Access
-from skyloom.graph.store import writing
 from skyloom.settings import Settings
 from tests.conftest import GRAPH, REPO, Server
 
 ACTOR = "system:isolation-test"
 MODES = [m for m in Mode if m.offered]
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
 @dataclass
@@ -195,21 +194,17 @@ def _all_uids(world: World) -> list[str]:
 
 # -- layout -----------------------------------------------------------------------------------------
 def test_rows_live_where_the_mode_puts_them(world: World) -> None:
+    """Each tenant's CIs in its own graph (graph modes) or the shared one (rls); the provider's own stay shared, unstamped."""
     with _admin(world) as conn:
         rows = conn.execute(
-            sql.SQL("SELECT tableoid::regclass::text, ag_catalog.agtype_out(properties)::text FROM {}").format(sql.Identifier(GRAPH, "_ag_label_vertex"))
+            sql.SQL("SELECT tableoid::regclass::text, agtype_out(properties)::text FROM {}").format(
+                sql.Identifier(GRAPH, "_ag_label_vertex"))
         ).fetchall()
-    assert rows
-    schemas_of = {side.tenant.uid: set() for side in (world.a, world.b)}
-    for table, props in rows:
-        for side in (world.a, world.b):
-            if f'"tenantUid": "{side.tenant.uid}"' in props:
-                schemas_of[side.tenant.uid].add(table.split(".")[0])
     for side in (world.a, world.b):
-        expected = {side.graph} if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else {GRAPH}
-        assert schemas_of[side.tenant.uid] == expected
-    # The provider's own root tenancy and the panel stay in the installation graph, unstamped.
-    assert any(table.startswith(GRAPH + ".") and '"isRoot": true' in props and '"tenantUid": null' in props for table, props in rows)
+        schemas = {table.split(".")[0] for table, props in rows if f'"tenantUid": "{side.tenant.uid}"' in props}
+        assert schemas == ({side.graph} if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else {GRAPH})
+    assert any(table.startswith(GRAPH + ".") and '"isRoot": true' in props and '"tenantUid": null' in props
+               for table, props in rows)
 
 
 def test_provider_reads_every_tenant_through_the_installation_graph(world: World) -> None:
@@ -508,8 +503,6 @@ def test_setup_command_checks_plans_and_applies(world: World) -> None:
 def _service_token(world: World, side: Side | None) -> str:
     """A service account at home in `side`'s tenant, tenant admin there (so its lists read through the
     tenant role); with no side, a provider operator of the whole installation."""
-    from skyloom.graph import identity
-
     async def make() -> str:
         db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
         await db.open()
