@@ -39,7 +39,7 @@ from psycopg import AsyncConnection
 from skyloom.graph import labels
 from skyloom.graph.pool import Database
 from skyloom.graph.records import now_iso, table, vertex_parent
-from skyloom.graph.store import CHANNEL, MANAGED_PROPERTIES
+from skyloom.graph.store import CHANNEL, MANAGED_PROPERTIES, settle
 
 CHUNK_SIZE = 50_000
 
@@ -115,10 +115,7 @@ async def load(
                 for chunk in _chunks(edges, chunk_size):
                     await loader.edges(conn, chunk)
                 if loader.written:
-                    # Stamped rows go to their tenant's storage (graph isolation modes).
-                    await conn.execute(
-                        "SELECT skyloom.settle(%s, %s::uuid[])", (sorted(loader.written), sorted(set(loader.stamps.values())))
-                    )
+                    await settle(conn, loader.written, loader.stamps.values())
                 if loader.result.vertices:
                     # The writer's one NOTIFY per transaction: replicas read this transaction's rows.
                     await conn.execute(
@@ -205,7 +202,8 @@ class _Loader:
             raise BulkLoadError(f"{v.label} {v.uid} has tenancyUid {tenancy!r}, not a lower-case UUID")
 
     def _stored(self, v: BulkVertex) -> dict[str, Any]:
-        """The property map `GraphWriter.create` would store for the same input."""
+        """The property map `GraphWriter.create` would store for the same input, tenant stamp
+        included (tenants, sub-tenants and tenancies of the load are remembered for what follows)."""
         row = {k: value for k, value in v.props.items() if k not in MANAGED_PROPERTIES}
         if v.label in self._ci_labels:
             row["kind"] = v.label

@@ -172,12 +172,13 @@ def switch(conn: psycopg.Connection, target: Mode, by_whom: str, progress: Progr
         raise IsolationError(f"isolation mode {target.value!r} ({target.title}) is not offered by this release")
     with conn.transaction():
         conn.execute("SET LOCAL search_path = ag_catalog, \"$user\", public")
-        current = state(conn)
-        graph, previous = current.graph, current.mode
-        if graph is None:
+        # Writers place their rows under a shared lock (`skyloom.settle`): the ones placing now
+        # finish first, later ones wait and then place by the new mode.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('skyloom.isolation'))")
+        row = conn.execute("SELECT graph, mode FROM skyloom.isolation FOR UPDATE").fetchone()
+        if row is None or row[0] is None:
             raise IsolationError("the installation graph is not recorded yet: run `skyloom db migrate`")
-        # Writers that started before us finish first; later ones wait for the new layout.
-        conn.execute("LOCK TABLE skyloom.isolation IN EXCLUSIVE MODE")
+        graph, previous = row[0], Mode(row[1])
         (stamped,) = conn.execute("SELECT skyloom.stamp_unstamped()").fetchone()
         if stamped:
             progress(f"stamped {stamped:,} row(s) written before tenants were stamped")

@@ -20,6 +20,7 @@ from skyloom.graph.records import (
     CHANGE_COLUMNS,
     Change,
     Vertex,
+    by_uids_sql,
     change_from_row,
     edge_parent,
     table,
@@ -116,23 +117,10 @@ class GraphReader:
 
     # -- lookups ------------------------------------------------------------------------------
     async def by_uids(self, uids: list[str]) -> dict[str, Vertex]:
-        """Vertices by uid, of any label, wherever they are stored.
-
-        One statement reads the installation graph's own label tables (`ONLY`: not the tenant
-        graphs that inherit them) and, from `skyloom.vertex_home`, where each vertex that settled
-        into a tenant graph lives; a second reads those from exactly their table. Through
-        `_ag_label_vertex` the same lookup would read every label table of every tenant.
-        """
+        """Vertices by uid, of any label, wherever they are stored (see `records.by_uids_sql`)."""
         if not uids:
             return {}
-        wanted = list(uids)
-        branches = [
-            f"SELECT {_VERTEX}, NULL::text, NULL::text, NULL::text FROM ONLY {table(self.graph, label)}"
-            " WHERE (properties ->> 'uid'::text) = ANY(%(uids)s)"
-            for label in labels.vertex_labels()
-        ]
-        branches.append("SELECT NULL, NULL, graph::text, label::text, uid FROM skyloom.vertex_home WHERE uid = ANY(%(uids)s)")
-        rows = await self._rows(" UNION ALL ".join(branches), {"uids": wanted})
+        rows = await self._rows(by_uids_sql(self.graph), {"uids": list(uids)})
         label_of = self.db.label_of
         found = {props["uid"]: Vertex(gid, label_of(gid), props) for gid, props, _, _, _ in rows if gid is not None}
         homes: dict[tuple[str, str], list[str]] = {}

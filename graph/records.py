@@ -68,6 +68,26 @@ def vertex_parent(graph: str) -> str:
 
 
 @cache
+def by_uids_sql(graph: str) -> str:
+    """Where the vertices with a uid in `%(uids)s` are, in one statement.
+
+    Rows (graphid, properties, NULL, NULL, NULL) come from the installation graph's own label
+    tables (`ONLY`: not the tenant graphs that inherit them); rows (NULL, NULL, graph, label, uid)
+    from `skyloom.vertex_home`, for each vertex that settled into a tenant graph, to be read from
+    exactly that table. Through `_ag_label_vertex` the same lookup would read every label table of
+    every tenant (graph isolation modes).
+    """
+    own = (
+        f"SELECT id::text::bigint, properties, NULL::text, NULL::text, NULL::text FROM ONLY {table(graph, label)}"
+        " WHERE (properties ->> 'uid'::text) = ANY(%(uids)s)"
+        for label in labels.vertex_labels()
+    )
+    return " UNION ALL ".join(
+        [*own, "SELECT NULL, NULL, graph::text, label::text, uid FROM skyloom.vertex_home WHERE uid = ANY(%(uids)s)"]
+    )
+
+
+@cache
 def edge_parent(graph: str) -> str:
     return sql.Identifier(labels.check_graph_name(graph), "_ag_label_edge").as_string(None)
 

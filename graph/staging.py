@@ -25,6 +25,7 @@ from psycopg import AsyncConnection
 
 from skyloom.graph import labels
 from skyloom.graph.records import Vertex, now_iso, table, vertex_parent
+from skyloom.graph.store import settle
 
 _TABLES = """
 CREATE TEMP TABLE ingest_stage (
@@ -106,6 +107,7 @@ class Stage:
         self.label_id = label_id
         self._sequences: dict[str, str] = {}
         self.inserted: set[str] = set(labels.EDGE_LABELS)  # what `settle` must place (graph modes)
+        self.tenants: set[str] = set()  # the tenants of the placements: `settle` gives them a role
 
     async def open(self) -> None:
         await self.conn.execute(_TABLES)
@@ -194,6 +196,7 @@ class Stage:
                 [r[3].props.get("tenantUid") for r in rows],
             ),
         )
+        self.tenants |= {r[3].props["tenantUid"] for r in rows if r[3].props.get("tenantUid")}
         await self.conn.execute("ANALYZE ingest_place")
 
     async def match(self, stack_uid: str) -> None:
@@ -399,11 +402,7 @@ class Stage:
             " WHERE s.parent IN (SELECT urn FROM ingest_vertex UNION ALL SELECT urn FROM ingest_existing)"
             " ON CONFLICT (start_id, end_id) DO NOTHING"
         )
-        await conn.execute(
-            "SELECT skyloom.settle(%s, (SELECT coalesce(array_agg(DISTINCT tenant_uid::uuid), '{}') FROM ingest_place"
-            " WHERE tenant_uid IS NOT NULL))",
-            (sorted(self.inserted),),
-        )
+        await settle(conn, self.inserted, self.tenants)
 
     def _params(self, label: str, **extra: Any) -> dict[str, Any]:
         return {

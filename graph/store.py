@@ -10,19 +10,18 @@ transaction wrote (see `changefeed`). Nothing is ever physically deleted: a dele
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from functools import cache
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from skyloom.graph import audit, labels
 from skyloom.graph.agtype import Agtype
 from skyloom.graph.pool import Database
-from skyloom.graph.records import Vertex, now_iso, table, vertex_parent
+from skyloom.graph.records import Vertex, by_uids_sql, now_iso, table, vertex_parent
 
 CHANNEL = "skyloom_change"
 
@@ -109,16 +108,15 @@ class GraphWriter:
     async def find_for_update(self, uid: str) -> Vertex | None:
         """Any vertex by uid, locked until the transaction ends (so it cannot vanish under a child).
 
-        First where it lives, without a lock: a tenant graph's table (`skyloom.vertex_home`) or one
-        of the installation graph's own tables; then locked in that one table. FOR UPDATE through
-        `_ag_label_vertex` would read every label table of every tenant (graph isolation modes).
+        First found without a lock where it lives (`records.by_uids_sql`), then locked in that one
+        table: FOR UPDATE through `_ag_label_vertex` would read every label table of every tenant.
         """
-        cur = await self.conn.execute(_whereabouts(self.graph), {"uid": uid})
+        cur = await self.conn.execute(by_uids_sql(self.graph), {"uids": [uid]})
         found = await cur.fetchone()
         if found is None:
             return None
-        graph, label = found
-        source = table(graph, label) if graph else f"ONLY {table(self.graph, label)}"
+        gid, _, graph, label, _ = found
+        source = f"ONLY {table(self.graph, self.label_of(gid))}" if gid is not None else table(graph, label)
         cur = await self.conn.execute(
             f"SELECT id::text::bigint, properties FROM {source} WHERE (properties ->> 'uid'::text) = %s FOR UPDATE", (uid,)
         )
@@ -222,12 +220,12 @@ class GraphWriter:
     async def relate(self, relation: str, start: Vertex, end: Vertex, props: dict[str, Any] | None = None) -> bool:
         """Create the edge start -[relation]-> end unless it exists; True when it was created."""
         labels.check_label(relation)
-        # An edge of a tenant's CI may live in the tenant's graph, out of sight of the parent
-        # table's unique index that ON CONFLICT consults: look through the parent first.
-        if await self._edge_exists(relation, start, end):
-            return False
         stamped = {**(props or {})}
         if start.props.get(TENANT) is not None:
+            # A tenant's edge may live in the tenant's graph, out of sight of the parent table's
+            # unique index that ON CONFLICT consults: look through the parent first.
+            if await self._edge_exists(relation, start, end):
+                return False
             stamped[TENANT] = start.props[TENANT]
             self.inserted.add(relation)
         cur = await self.conn.execute(
@@ -291,9 +289,8 @@ class GraphWriter:
         self.changed = True
 
     async def settle(self) -> None:
-        """Move the stamped rows this transaction wrote to their tenant's storage (graph modes)."""
         if self.inserted:
-            await self.conn.execute("SELECT skyloom.settle(%s, %s::uuid[])", (sorted(self.inserted), sorted(self.stamped)))
+            await settle(self.conn, self.inserted, self.stamped)
             self.inserted.clear()
             self.stamped.clear()
 
@@ -302,17 +299,11 @@ class GraphWriter:
             await self.conn.execute("SELECT pg_notify(%s, %s || ':' || pg_current_xact_id()::text)", (CHANNEL, self.graph))
 
 
-@cache
-def _whereabouts(graph: str) -> str:
-    """(graph, label) of the vertex with uid %(uid)s: NULL graph for the installation graph's own tables."""
-    own = (
-        f"SELECT NULL, {sql.Literal(label).as_string(None)} FROM ONLY {table(graph, label)}"
-        " WHERE (properties ->> 'uid'::text) = %(uid)s"
-        for label in labels.vertex_labels()
-    )
-    return " UNION ALL ".join(
-        ["SELECT graph::text, label::text FROM skyloom.vertex_home WHERE uid = %(uid)s", *own]
-    ) + " LIMIT 1"
+async def settle(conn: AsyncConnection, written: Iterable[str], tenants: Iterable[str]) -> None:
+    """Before commit, for every writer: the tenants whose rows were written get their role (and
+    graph), and in the graph isolation modes the stamped rows of the `written` labels move into
+    their tenant's graph (`skyloom.settle`)."""
+    await conn.execute("SELECT skyloom.settle(%s, %s::uuid[])", (sorted(written), sorted(set(tenants))))
 
 
 @asynccontextmanager

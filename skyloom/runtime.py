@@ -18,13 +18,21 @@ def local_cluster(settings: Settings) -> LocalCluster:
     return LocalCluster(settings.cache_dir, settings.local_port)
 
 
+def external_owner(settings: Settings) -> tuple[str, str | None]:
+    """For SKYLOOM_DATABASE_URL: the owner's URL (SKYLOOM_ADMIN_DATABASE_URL, else the same), and the
+    API's role, the one its URL logs in as (the provider's context under isolation); None when the
+    owner and the API are one login, which isolation's guards cannot tell apart."""
+    assert settings.database_url
+    admin = settings.admin_database_url or settings.database_url
+    app = conninfo_to_dict(settings.database_url).get("user")
+    return admin, (app if app != conninfo_to_dict(admin).get("user") else None)
+
+
 def prepare(settings: Settings, progress: Callable[[str], None]) -> str:
     """Make sure the database exists and is migrated; return the URL the API connects with."""
     if settings.database_url:
-        admin = settings.admin_database_url or settings.database_url
-        # The API's role is the one its URL logs in as (the provider's context under isolation).
-        app = conninfo_to_dict(settings.database_url).get("user")
-        migrate(admin, settings.graph_name, app_role=app if admin != settings.database_url else None, progress=progress)
+        admin, app = external_owner(settings)
+        migrate(admin, settings.graph_name, app_role=app, progress=progress)
         return settings.database_url
     cluster = local_cluster(settings)
     cluster.up(progress)

@@ -26,9 +26,7 @@ MODES = [m.value for m in Mode]
 
 def _admin_url_and_app_role(settings: Settings) -> tuple[str, str | None]:
     if settings.database_url:
-        admin = settings.admin_database_url or settings.database_url
-        app = conninfo_to_dict(settings.database_url).get("user")
-        return admin, (app if app != conninfo_to_dict(admin).get("user") else None)
+        return runtime.external_owner(settings)
     cluster = runtime.local_cluster(settings)
     if not cluster.status().running:
         fail("the local database is not running: start it with `skyloom db up`")

@@ -13,7 +13,10 @@ import asyncio
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import psycopg
@@ -90,10 +93,19 @@ async def _side(db: Database, provider: Vertex, root: Vertex, name: str) -> Side
     return Side(tenant, tenancy, compartment, network, instance)
 
 
-async def _populate(app_url: str) -> tuple[Side, Side, Vertex]:
+@asynccontextmanager
+async def _opened(app_url: str) -> AsyncIterator[Database]:
+    """A small pool on the API's role, for the writer and reader code the API runs."""
     db = Database(app_url, GRAPH, min_size=1, max_size=2)
     await db.open()
     try:
+        yield db
+    finally:
+        await db.close()
+
+
+async def _populate(app_url: str) -> tuple[Side, Side, Vertex]:
+    async with _opened(app_url) as db:
         async with writing(db, ACTOR) as w:
             provider = await w.create("Provider", {"name": "acme-cloud", "displayName": "Acme"})
             backend = await w.create("CloudBackend", {"name": "aws-main", "displayName": "AWS", "cloud": "aws",
@@ -102,8 +114,6 @@ async def _populate(app_url: str) -> tuple[Side, Side, Vertex]:
                                                            parentUid=backend.uid, backendUid=backend.uid))
         a = await _side(db, provider, root, "alpha")
         b = await _side(db, provider, root, "bravo")
-    finally:
-        await db.close()
     return a, b, root
 
 
@@ -178,12 +188,8 @@ def _target_graphs(world: World, side: Side) -> list[str]:
 def _lookup(world: World, uids: list[str]) -> dict[str, Vertex]:
     """Vertices by uid alone, as the API's `node` finds them (through `vertex_home` where they settled)."""
     async def run() -> dict[str, Vertex]:
-        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
-        await db.open()
-        try:
+        async with _opened(world.app_url) as db:
             return await GraphReader(db).by_uids(uids)
-        finally:
-            await db.close()
 
     return asyncio.run(run())
 
@@ -209,12 +215,8 @@ def test_rows_live_where_the_mode_puts_them(world: World) -> None:
 
 def test_provider_reads_every_tenant_through_the_installation_graph(world: World) -> None:
     async def read() -> int:
-        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
-        await db.open()
-        try:
+        async with _opened(world.app_url) as db:
             return await GraphReader(db).count(CiQuery(kinds=("ComputeInstance",)))
-        finally:
-            await db.close()
 
     assert asyncio.run(read()) == 2
     with psycopg.connect(world.app_url, autocommit=True) as conn:
@@ -328,16 +330,12 @@ def test_api_reads_as_the_tenant_role(world: World) -> None:
     graph_mode = world.mode in (Mode.GRAPH, Mode.GRAPH_RLS)
 
     async def read(side: Side, in_own_graph: bool, scoped_to: Side | None = None) -> list[str]:
-        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
-        await db.open()
-        try:
+        async with _opened(world.app_url) as db:
             query = CiQuery(kinds=("ComputeInstance", "Network"), tenant_role=side.role,
                             tenant_graph=side.graph if in_own_graph else None,
                             tenancy_uid=scoped_to.tenancy.uid if scoped_to else None)
             page = await GraphReader(db).search(query, 50)
             return sorted(v.props["name"] for v in page.items)
-        finally:
-            await db.close()
 
     for side, own in ((world.a, ["alpha-vpc", "alpha-web"]), (world.b, ["bravo-vpc", "bravo-web"])):
         assert asyncio.run(read(side, graph_mode)) == own
@@ -352,12 +350,8 @@ def test_api_reads_as_the_tenant_role(world: World) -> None:
 def test_who_reads_through_a_tenant_role(world: World) -> None:
     """Only a caller whose every grant lies inside their own tenant; provider staff and mixed grants read as the API."""
     async def decide(actor: Actor) -> tuple[str, str | None] | None:
-        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
-        await db.open()
-        try:
+        async with _opened(world.app_url) as db:
             return await Access(None, ScopeReader(db), actor).read_as()  # type: ignore[arg-type]
-        finally:
-            await db.close()
 
     a, b = world.a.tenant.uid, world.b.tenant.uid
     expected = (world.a.role, world.a.graph if world.mode in (Mode.GRAPH, Mode.GRAPH_RLS) else None)
@@ -375,13 +369,9 @@ def test_who_reads_through_a_tenant_role(world: World) -> None:
 # -- moving a tenancy between tenants (provider) ---------------------------------------------------
 def test_moving_a_tenancy_restamps_and_relocates_everything_in_it(world: World) -> None:
     async def move(owner: Vertex) -> None:
-        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
-        await db.open()
-        try:
+        async with _opened(world.app_url) as db:
             async with writing(db, ACTOR) as w:
                 await w.update("Tenancy", world.a.tenancy.uid, {"ownerUid": owner.uid})
-        finally:
-            await db.close()
 
     ids_before = {row[1] for row in _snapshot(world, world.a)}
     asyncio.run(move(world.b.tenant))
@@ -429,6 +419,45 @@ def test_switching_through_every_mode_keeps_every_ci_and_edge(world: World) -> N
         found = _lookup(world, _all_uids(world))
         assert sorted(found) == sorted(_all_uids(world)) and all(v.uid in found for v in (world.a.instance, world.b.instance))
     assert sum(s.rows for s in start.values()) > 0
+
+
+def test_a_writer_waits_for_a_switch_under_way_then_places_by_the_new_mode(world: World) -> None:
+    """A write that commits while a switch is moving the data must land where the new mode wants it."""
+    other = next(m for m in MODES if m is not world.mode)
+    name = f"secret-{secrets.token_hex(3)}"
+
+    async def write() -> None:
+        async with _opened(world.app_url) as db:
+            async with writing(db, ACTOR) as w:
+                await w.create("Secret", ci_properties("Secret", name, "aws", "eu-west-1", parentUid=world.a.compartment.uid,
+                                                       tenancyUid=world.a.tenancy.uid, compartmentUid=world.a.compartment.uid))
+
+    with _admin(world) as switcher:
+        with switcher.transaction():
+            switcher.execute("SELECT skyloom.set_isolation(%s, 'test')", (other.value,))
+            writer = threading.Thread(target=lambda: asyncio.run(write()))
+            writer.start()
+            waiting = 0
+            for _ in range(300):   # until the writer waits for the switch (its tables' locks, or `settle`'s)
+                switcher.execute("SELECT pg_stat_clear_snapshot()")   # activity is otherwise read once per transaction
+                (waiting,) = switcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'").fetchone()
+                if waiting:
+                    break
+                time.sleep(0.05)
+            assert waiting == 1 and writer.is_alive()
+        writer.join(60)
+    assert not writer.is_alive()
+    try:
+        with _admin(world) as conn:
+            (where,) = conn.execute(
+                sql.SQL("SELECT tableoid::regclass::text FROM {} WHERE (properties ->> 'name'::text) = %s").format(
+                    sql.Identifier(GRAPH, "Secret")), (name,)).fetchone()
+        assert where.split(".")[0] == (world.a.graph if other in (Mode.GRAPH, Mode.GRAPH_RLS) else GRAPH)
+    finally:
+        with _admin(world) as conn:
+            isolation.switch(conn, world.mode, "test")
 
 
 def test_the_database_per_tenant_mode_is_refused_and_changes_nothing(world: World) -> None:
@@ -504,9 +533,7 @@ def _service_token(world: World, side: Side | None) -> str:
     """A service account at home in `side`'s tenant, tenant admin there (so its lists read through the
     tenant role); with no side, a provider operator of the whole installation."""
     async def make() -> str:
-        db = Database(world.app_url, GRAPH, min_size=1, max_size=1)
-        await db.open()
-        try:
+        async with _opened(world.app_url) as db:
             account = await identity.create_service_account(db, f"iso-{secrets.token_hex(3)}", "system:tests",
                                                             home_tenant=side.tenant.uid if side else None)
             if side is None:
@@ -515,8 +542,6 @@ def _service_token(world: World, side: Side | None) -> str:
                 await identity.create_binding(db, "service", account.id, "tenant-admin", "tenant", side.tenant.uid, "system:tests")
             token, _ = await identity.create_api_token(db, account.id, "isolation test", "system:tests")
             return token
-        finally:
-            await db.close()
 
     return asyncio.run(make())
 

@@ -235,6 +235,10 @@ DECLARE
     n bigint;
     moved bigint := 0;
 BEGIN
+    -- Held to the end of the writer's transaction: a mode switch (which takes this lock alone)
+    -- waits for writers placing rows now, and writers wait for a switch under way. An advisory
+    -- lock, so that concurrent writers share it without writing to the settings row.
+    PERFORM pg_advisory_xact_lock_shared(hashtext('skyloom.isolation'));
     SELECT * INTO cfg FROM skyloom.isolation;
     FOREACH stamp IN ARRAY coalesce(tenants, '{}') LOOP
         PERFORM skyloom.provision_tenant(stamp);
@@ -281,6 +285,7 @@ DECLARE
     n bigint;
     total bigint := 0;
 BEGIN
+    PERFORM pg_advisory_xact_lock_shared(hashtext('skyloom.isolation'));   -- as `settle`
     SELECT * INTO cfg FROM skyloom.isolation;
     FOREACH lab IN ARRAY cfg.vertex_labels LOOP
         EXECUTE format($$WITH moved AS (DELETE FROM %1$I.%2$I
@@ -358,6 +363,7 @@ BEGIN
     IF new_mode NOT IN ('graph', 'rls', 'graph_rls') THEN
         RAISE EXCEPTION 'isolation mode % is not offered by this release', new_mode;
     END IF;
+    PERFORM pg_advisory_xact_lock(hashtext('skyloom.isolation'));   -- writers wait (see `settle`)
     SELECT * INTO cfg FROM skyloom.isolation FOR UPDATE;
     FOR home IN SELECT * FROM skyloom.tenant_home WHERE graph IS NOT NULL LOOP
         FOREACH lab IN ARRAY cfg.vertex_labels || cfg.edge_labels LOOP
