@@ -25,12 +25,12 @@ CI_KINDS: tuple[str, ...] = (
 PANEL_KINDS: tuple[str, ...] = ("Provider", "CloudBackend", "Tenant", "SubTenant", "Stack")
 CONFIG_KINDS: tuple[str, ...] = (
     "User", "Group", "RoleBinding", "IdentityProvider", "PolicyFile", "HsmSettings", "RegisteredKey",
-    "ImpersonationSettings", "ImpersonationRequest", "AuditEntry", "IsolationSettings",
+    "ImpersonationSettings", "ImpersonationRequest", "AuditEntry", "IsolationSettings", "Design",
 )
 ALL_KINDS: tuple[str, ...] = CI_KINDS + PANEL_KINDS + CONFIG_KINDS
 
 ACTIONS: tuple[str, ...] = (
-    "read", "create", "update", "delete", "configure", "impersonate", "approve", "read_audit",
+    "read", "create", "update", "delete", "configure", "impersonate", "approve", "read_audit", "preview", "apply",
 )
 
 

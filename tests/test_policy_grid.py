@@ -68,6 +68,7 @@ def grid_resource(kind: str):
         "ImpersonationSettings": ConfigObject("ImpersonationSettings", "imps1", "p1", "t1"),
         "ImpersonationRequest": ConfigObject("ImpersonationRequest", "impr1", "p1", "t1", "s1", created_by="user:someone"),
         "AuditEntry": ConfigObject("AuditEntry", "a1", "p1", "t1", "s1"),
+        "Design": ConfigObject("Design", "d1", "p1", "t1"),
     }[kind]
 
 
@@ -95,6 +96,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "ImpersonationSettings": CRUD | {"configure"},
         "ImpersonationRequest": {"read", "create", "approve", "delete"},
         "AuditEntry": {"read"},
+        "Design": CRUD | {"preview", "apply"},
     },
     "provider_auditor": table({"read"}, Provider={"read", "read_audit"}, Tenant={"read", "read_audit"},
                               SubTenant={"read", "read_audit"}),
@@ -108,6 +110,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "ImpersonationSettings": {"read", "update", "configure"},
         "ImpersonationRequest": {"read", "approve"},
         "AuditEntry": {"read"},
+        "Design": CRUD | {"preview"},
     },
     "subtenant_admin": {
         **table(NONE),

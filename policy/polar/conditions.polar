@@ -20,6 +20,8 @@ actor_ok(actor, action: String, kind: String, env) if
 
 proof_required(action: String, kind: String) if write_action(action) and kind_family(kind, "provider_config");
 proof_required("impersonate", "SubTenant");
+# Provisioning a client's cloud from a design is a provider-tier act.
+proof_required("apply", "Design");
 
 # --- conditions on objects --------------------------------------------------------------------
 # CIs classified restricted: only for sessions with a second factor or stronger.

@@ -9,6 +9,7 @@
 #                     hardware proof may change
 #   impersonation   - impersonation settings and requests
 #   audit           - audit entries (written by the system only)
+#   planner         - architecture designs a client's cloud is bootstrapped from
 
 # One fact per kind (facts are indexed: cheaper than list membership on every decision).
 
@@ -56,9 +57,12 @@ kind_family("ImpersonationRequest", "impersonation");
 
 kind_family("AuditEntry", "audit");
 
+kind_family("Design", "planner");
+
 # read, create, update, delete: the object itself. configure: change the settings an object
 # carries (a tenant's isolation mode, an identity provider's keys). impersonate: act inside a
 # sub-tenant as its root user. approve: the second step of an impersonation request.
-# read_audit: read the audit trail of a provider, tenant or sub-tenant.
+# read_audit: read the audit trail of a provider, tenant or sub-tenant. preview: run a design's
+# generated program without touching a cloud; apply: run it for real (provision a client's cloud).
 crud(action: String) if action in ["read", "create", "update", "delete"];
 write_action(action: String) if action in ["create", "update", "delete", "configure"];

@@ -55,6 +55,7 @@ may("provider-operator", action: String, kind: String) if
 may("provider-operator", action: String, "ImpersonationSettings") if crud(action) or action = "configure";
 may("provider-operator", action: String, "ImpersonationRequest") if action in ["read", "create", "approve", "delete"];
 may("provider-operator", "read", "AuditEntry");
+may("provider-operator", action: String, "Design") if crud(action) or action in ["preview", "apply"];
 
 # --- tenant admin: one client, all its sub-tenants ---------------------------------------------
 may("tenant-admin", action: String, kind: String) if kind_family(kind, "ci") and crud(action);
@@ -65,6 +66,8 @@ may("tenant-admin", action: String, kind: String) if kind_family(kind, "access")
 may("tenant-admin", action: String, "ImpersonationSettings") if action in ["read", "update", "configure"];
 may("tenant-admin", action: String, "ImpersonationRequest") if action in ["read", "approve"];
 may("tenant-admin", "read", "AuditEntry");
+# A client's admin may plan its cloud and preview the plan; provisioning it is the provider's.
+may("tenant-admin", action: String, "Design") if crud(action) or action = "preview";
 
 # --- sub-tenant admin: one sub-tenancy ---------------------------------------------------------
 may("subtenant-admin", action: String, kind: String) if kind_family(kind, "ci") and crud(action);
