@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 from strawberry.asgi import GraphQL
@@ -23,6 +23,7 @@ from strawberry.types.unset import UNSET
 
 from skyloom.auth_routes import AuthRoutes
 from skyloom.authn import Authenticate, Authenticator, Unauthenticated
+from skyloom.console import console_routes
 from skyloom.graph import audit
 from skyloom.graph.scope import ScopeReader
 from skyloom.policy.admission import Admission
@@ -210,17 +211,14 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         feed_up = bool(services.feed and services.feed.connected.is_set())
         return JSONResponse({"status": "ok", "database": True, "changeFeed": feed_up})
 
-    async def home(_request: Request) -> RedirectResponse:
-        return RedirectResponse("/graphql")
-
     app = Starlette(
         routes=[
-            Route("/", home),
             Route("/healthz", health),
             Route("/graphql", Authenticate(graphql, authenticator), methods=["GET", "POST"]),
             Route("/webhooks/pulumi", webhooks.handle, methods=["POST"]),
             WebSocketRoute("/graphql", graphql),
             *auth.routes(),
+            *console_routes(settings.public_url),   # `/` redirects to the console
         ],
         lifespan=lifespan,
     )
