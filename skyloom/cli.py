@@ -16,6 +16,7 @@ from skyloom.graph.pool import Database, DatabaseUnavailable
 from skyloom.access_cli import access
 from skyloom.audit_cli import audit_group
 from skyloom.ingest_cli import ingest
+from skyloom.plan_cli import plan
 from skyloom.policy_cli import policy
 from skyloom.proof_cli import proof
 from skyloom.setup_cli import setup
@@ -210,6 +211,7 @@ main.add_command(access)
 main.add_command(proof)
 main.add_command(policy)
 main.add_command(setup)
+main.add_command(plan)
 
 if __name__ == "__main__":
     main()
