@@ -209,6 +209,15 @@ def _provider_ref(resource: dict[str, Any]) -> str:
     return f"{resource['urn']}::{resource.get('id', '')}"
 
 
+def _name(urn: str, classification: Classification, native_id: Any) -> str:
+    """A CI's name: the resource's logical name, except for a tenancy (an account, subscription or
+    project a stack creates), which is named by its cloud id as the tenancies placement finds are:
+    tenancies of one parent need distinct names, and two stacks may both call theirs `account`."""
+    if classification.kind == "Tenancy" and isinstance(native_id, str) and native_id:
+        return native_id
+    return urn.rsplit("::", 1)[-1]
+
+
 def _record(resource: dict[str, Any], classification: Classification, provider: dict[str, Any] | None) -> CiRecord:
     inputs = _mapping(resource.get("inputs"))
     outputs = _mapping(resource.get("outputs"))
@@ -222,7 +231,7 @@ def _record(resource: dict[str, Any], classification: Classification, provider: 
         own_compartment=own_key,
         own_compartment_name=own_name,
         urn=resource["urn"],
-        name=resource["urn"].rsplit("::", 1)[-1],
+        name=_name(resource["urn"], classification, native_id),
         token=resource["type"],
         classification=classification,
         native_id=native_id if isinstance(native_id, str) else None,
