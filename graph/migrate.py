@@ -166,5 +166,15 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "GRANT SELECT, UPDATE (module_path, token_label, challenge_ttl_seconds, proof_validity_seconds, updated_by,"
         " updated_at) ON skyloom.hsm_settings TO {role}",
         "REVOKE INSERT, DELETE, TRUNCATE ON skyloom.hsm_settings FROM {role}",
+        # Designs: a save appends a version and moves the design's `latest`; versions are never
+        # rewritten and nothing is deleted (a design is archived).
+        "GRANT SELECT, INSERT ON skyloom.design, skyloom.design_version TO {role}",
+        "GRANT UPDATE (name, latest, updated_by, updated_at, archived_at) ON skyloom.design TO {role}",
+        "REVOKE DELETE, TRUNCATE ON skyloom.design FROM {role}",
+        "REVOKE UPDATE, DELETE, TRUNCATE ON skyloom.design_version FROM {role}",
+        # A run's row is fixed once started except for how it ends.
+        "GRANT SELECT, INSERT ON skyloom.design_run TO {role}",
+        "GRANT UPDATE (status, resources, error, finished_at) ON skyloom.design_run TO {role}",
+        "REVOKE DELETE, TRUNCATE ON skyloom.design_run FROM {role}",
     ):
         conn.execute(sql.SQL(statement).format(schema=schema, role=role))

@@ -150,6 +150,17 @@ class GraphReader:
         source = table(self.graph, label) if label else vertex_parent(self.graph)
         return await self._vertices(f"SELECT {_VERTEX} FROM {source} WHERE properties @> %s ORDER BY id", (Agtype(wanted),))
 
+    async def by_urns(self, urns: list[str]) -> dict[str, Vertex]:
+        """Live CIs by Pulumi URN (each label table's URN index), wherever they are stored."""
+        if not urns:
+            return {}
+        found = await self._vertices(
+            f"SELECT {_VERTEX} FROM {vertex_parent(self.graph)} WHERE (properties ->> 'urn'::text) = ANY(%s)"
+            f" AND {_LIVE} ORDER BY id",
+            (list(urns),),
+        )
+        return {v.props["urn"]: v for v in found}
+
     async def by_ids(self, ids: list[int]) -> dict[int, Vertex]:
         if not ids:
             return {}

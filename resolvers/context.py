@@ -79,6 +79,7 @@ class Services:
     settings: Settings | None = None   # the process's settings (--debug, the public URL for WebAuthn)
     filters: FilterCache = field(default_factory=FilterCache)
     admission: Admission = field(default_factory=Admission.load)
+    runner: Any = None                 # skyloom.planner_runs.DesignRunner: design previews and applies
 
 
 _PANEL_TYPES = {"Provider": Provider, "CloudBackend": CloudBackend, "Tenant": Tenant, "SubTenant": SubTenant, "Stack": Stack}

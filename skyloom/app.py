@@ -34,6 +34,7 @@ from skyloom.graph.reads import GraphReader
 from skyloom.resolvers.context import Context, Services
 from skyloom.resolvers.root import build_schema
 from skyloom.ingest.cloud_worker import CloudPoller
+from skyloom.planner_runs import DesignRunner
 from skyloom.ingest.pulumi_cloud import CloudSettings
 from skyloom.ingest.webhook import WebhookEndpoint, WebhookWorker
 from skyloom.settings import Limits, Settings
@@ -165,12 +166,13 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
         await feed.start()
         await audit.maintain(db)
         calls, sealer = audit.GroupWriter(db), audit.Sealer(db)
+        runner = DesignRunner(db)
         await calls.start()
         await sealer.start()
         graphql.services = Services(
             db=db, reader=GraphReader(db), feed=feed, limits=limits, policy=policy, scopes=ScopeReader(db),
             audit=calls if settings.audit_api_calls else None,
-            settings=settings, admission=admission,
+            settings=settings, admission=admission, runner=runner,
         )
         _tune_gc()
         webhooks.db = db
@@ -195,6 +197,7 @@ def create_app(settings: Settings, database_url: str) -> ASGIApp:
             if poller is not None:
                 await poller.stop()
             watcher.cancel()
+            await runner.stop()
             await calls.stop()
             await sealer.stop()
             await feed.stop()
