@@ -20,7 +20,7 @@ from skyloom.graph import design_runs as runs
 from skyloom.graph import designs as store
 from skyloom.resolvers.access_views import config_view, entry, expand, in_transaction, place_of, read_scope, readable
 from skyloom.resolvers.mutations.kit import Refused, guard_view, parse_id
-from skyloom.resolvers.planner_views import comparison, design_type, problem_type, problems_of, version_type
+from skyloom.resolvers.planner_views import comparison, design_type, palette, problem_type, problems_of, version_type
 from skyloom.schema import cursors
 from skyloom.schema.common import JSON, PageInfo
 from skyloom.schema.errors import PublicError, conflict, duplicate, invalid, not_found
@@ -36,6 +36,7 @@ from skyloom.schema.planner import (
     DesignResult,
     DesignSaveInput,
     DesignVersion,
+    Palette,
 )
 
 MAX_PAGE = 100
@@ -253,6 +254,14 @@ class PlannerQuery:
     async def design_compare(self, info: strawberry.Info, id: strawberry.ID, before: int, after: int,
                              other_id: strawberry.ID | None = None) -> DesignComparison | None:
         return await compare(info.context, id, before, after, other_id)
+
+    @strawberry.field(description="What the planner's canvas offers for a cloud: kinds, properties, connections.")
+    def design_palette(self, info: strawberry.Info, cloud: Cloud) -> Palette:
+        if not info.context.actor.is_authenticated:
+            raise PublicError("sign in first", "UNAUTHENTICATED")
+        if cloud.value not in engine.PROVIDERS:
+            raise PublicError(f"the planner draws for {', '.join(engine.PROVIDERS)}", "INVALID_INPUT")
+        return palette(cloud.value)
 
     @strawberry.field(description="Check a document against the planner's rules without saving it.")
     def design_validate(self, info: strawberry.Info, document: JSON) -> list[DesignProblem]:

@@ -7,6 +7,8 @@ from typing import Any
 import strawberry
 
 from skyloom.deploy import planner as engine
+from skyloom.deploy.planner.model import ATTACHES, CONTAINS
+from skyloom.deploy.planner.properties import specs
 from skyloom.graph import design_runs as runs
 from skyloom.graph import designs as store
 from skyloom.schema.enums import Cloud
@@ -22,13 +24,37 @@ from skyloom.schema.planner import (
     DesignVersion,
     DesignVersionInfo,
     FieldChange,
+    Palette,
+    PaletteConnection,
+    PaletteKind,
+    PaletteProperty,
     ProblemSeverity,
 )
+from skyloom.schema import vocabulary
 
 
 def provider_mismatch(cloud: str) -> engine.Problem:
     """A document drawn for another cloud than its design's (the engine cannot know which is meant)."""
     return engine.Problem("PROVIDER_MISMATCH", f"this design is drawn for {cloud}: the document's provider must be {cloud!r}")
+
+
+def palette(cloud: str) -> Palette:
+    kinds = vocabulary.kinds()
+    entries = []
+    for kind in engine.KINDS:
+        term, own = kinds[kind].term, kinds[kind].provider_term(cloud)
+        entries.append(PaletteKind(
+            kind=kind, term=term, provider_term=own, display=f"{term} ({own})" if own != term else term,
+            properties=[PaletteProperty(
+                name=p.name, help=p.help, required=p.required, type=p.type, default=p.default, choices=list(p.choices),
+                pattern=p.pattern, minimum=p.minimum if p.type == "int" else None,
+                maximum=p.maximum if p.type == "int" else None,
+            ) for p in specs(cloud, kind)],
+        ))
+    links = [PaletteConnection(source=a, target=b, meaning="contains") for a, b in sorted(CONTAINS)]
+    links += [PaletteConnection(source=a, target=b, meaning="attaches") for a, b in sorted(ATTACHES)]
+    return Palette(cloud=Cloud(cloud), default_region=engine.DEFAULT_REGIONS[cloud], kinds=entries, connections=links,
+                   max_components=engine.MAX_COMPONENTS, max_connections=engine.MAX_CONNECTIONS)
 
 
 def problems_of(document: Any, cloud: str) -> list[engine.Problem]:

@@ -48,6 +48,46 @@ class DesignVersionInfo:
     created_at: datetime
 
 
+@strawberry.type(description="A property a component of some kind takes at some cloud.")
+class PaletteProperty:
+    name: str
+    help: str
+    required: bool
+    type: str = strawberry.field(description="text, int or cidr")
+    default: JSON | None
+    choices: list[str]
+    pattern: str | None = strawberry.field(description="For text: what the whole value must match (a hint; "
+                                                         "the server decides).")
+    minimum: int | None
+    maximum: int | None
+
+
+@strawberry.type(description="A component the canvas offers: its semantic kind with the cloud's own term.")
+class PaletteKind:
+    kind: str
+    term: str
+    provider_term: str
+    display: str = strawberry.field(description='Both terms as the product writes them: "Network (VPC)".')
+    properties: list[PaletteProperty]
+
+
+@strawberry.type
+class PaletteConnection:
+    source: str
+    target: str
+    meaning: str = strawberry.field(description="`contains` (a container holds it) or `attaches` (runs as).")
+
+
+@strawberry.type(description="What the planner's canvas offers for one cloud.")
+class Palette:
+    cloud: Cloud
+    default_region: str
+    kinds: list[PaletteKind]
+    connections: list[PaletteConnection]
+    max_components: int
+    max_connections: int
+
+
 @strawberry.type(description="A client's architecture, drawn in the planner and kept as versioned documents.")
 class Design:
     id: strawberry.ID

@@ -246,3 +246,27 @@ def test_validating_a_document_needs_no_design_and_an_anonymous_caller_gets_noth
     assert world["admin_a"].gql(query, {"d": example("gcp")})["designValidate"] == []
     anonymous = httpx.post(f"{server.url}/graphql", json={"query": query, "variables": {"d": document}}).json()
     assert anonymous["data"] is None and anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_the_palette_offers_each_kind_in_both_terms_with_the_clouds_properties(world: dict) -> None:
+    query = ("query($c: Cloud!) { designPalette(cloud: $c) { cloud defaultRegion kinds { kind display providerTerm "
+             "properties { name required type default choices } } connections { source target meaning } } }")
+    palette = world["viewer_a"].gql(query, {"c": "AZURE"})["designPalette"]
+    kinds = {k["kind"]: k for k in palette["kinds"]}
+    assert palette["cloud"] == "AZURE" and palette["defaultRegion"] == "westeurope"
+    assert list(kinds) == ["Tenancy", "Compartment", "Network", "Subnet", "ComputeInstance", "Database", "ObjectStore",
+                           "Identity"]
+    assert kinds["Compartment"]["display"] == "Compartment (Resource Group)"
+    assert kinds["Network"]["display"] == "Network (Virtual Network)"
+    assert {"name": "billingScope", "required": True, "type": "text", "default": None, "choices": []} in kinds["Tenancy"]["properties"]
+    assert {"name": "cidr", "required": True, "type": "cidr", "default": None, "choices": []} in kinds["Subnet"]["properties"]
+    assert {"source": "Network", "target": "Subnet", "meaning": "contains"} in palette["connections"]
+    assert {"source": "Identity", "target": "ComputeInstance", "meaning": "attaches"} in palette["connections"]
+    assert ("Subnet", "Network") not in {(c["source"], c["target"]) for c in palette["connections"]}
+
+
+def test_kubernetes_is_not_a_planner_cloud(world: dict, pg: Pg) -> None:
+    before = rows(pg, "SELECT count(*) FROM skyloom.design")
+    refused = created(world["admin_a"], world["a"]["id"], cloud="KUBERNETES")
+    assert refused["__typename"] == "ValidationProblem" and "the planner draws for" in refused["message"]
+    assert rows(pg, "SELECT count(*) FROM skyloom.design") == before
