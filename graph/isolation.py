@@ -96,14 +96,16 @@ def state(conn: psycopg.Connection) -> State:
     return found
 
 
-def capabilities(conn: psycopg.Connection, app_role: str | None) -> list[Capability]:
-    """What the modes need from this server and these roles, each with what was found."""
+def capabilities(conn: psycopg.Connection, app_role: str | None, setup_role: str | None = None) -> list[Capability]:
+    """What the modes need from this server and these roles, each with what was found. The setup
+    role is the connection's own unless named (the API names the owner, whose functions switch)."""
     found: list[Capability] = []
     version = conn.info.server_version
     found.append(Capability("PostgreSQL 16 or newer", version >= 160000, f"server {version // 10000}.{version % 10000}"))
     age = conn.execute("SELECT extversion FROM pg_extension WHERE extname = 'age'").fetchone()
     found.append(Capability("Apache AGE installed", age is not None, f"age {age[0]}" if age else "not installed"))
-    me = conn.execute("SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()
+    me = conn.execute("SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = coalesce(%s, current_user)",
+                      (setup_role,)).fetchone()
     found.append(Capability(
         "setup role may create tenant roles", bool(me and (me[0] or me[1])),
         "superuser" if me and me[0] else ("CREATEROLE" if me and me[1] else "neither superuser nor CREATEROLE"),
@@ -175,18 +177,20 @@ def switch(conn: psycopg.Connection, target: Mode, by_whom: str, progress: Progr
         # Writers place their rows under a shared lock (`skyloom.settle`): the ones placing now
         # finish first, later ones wait and then place by the new mode.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('skyloom.isolation'))")
-        row = conn.execute("SELECT graph, mode FROM skyloom.isolation FOR UPDATE").fetchone()
+        # (The lock above keeps other switches out: the row needs no lock of its own, which the
+        # API's role, allowed only to read it, could not take.)
+        row = conn.execute("SELECT graph, mode FROM skyloom.isolation").fetchone()
         if row is None or row[0] is None:
             raise IsolationError("the installation graph is not recorded yet: run `skyloom db migrate`")
         graph, previous = row[0], Mode(row[1])
-        (stamped,) = conn.execute("SELECT skyloom.stamp_unstamped()").fetchone()
+        (stamped,) = conn.execute("SELECT skyloom.isolation_prepare()").fetchone()
         if stamped:
             progress(f"stamped {stamped:,} row(s) written before tenants were stamped")
         progress("counting and checksumming every CI and edge label")
         before = sums(conn, graph)
         progress(f"switching to {target.value} ({target.title})")
         try:
-            conn.execute("SELECT skyloom.set_isolation(%s, %s)", (target.value, by_whom))
+            conn.execute("SELECT skyloom.isolation_apply(%s, %s)", (target.value, by_whom))
         except psycopg.Error as exc:
             raise IsolationError(f"the database refused the switch: {exc.diag.message_primary or exc}") from exc
         progress("counting and checksumming again")

@@ -129,6 +129,9 @@ def grant_app_role(conn: psycopg.Connection, graph: str, app_role: str) -> None:
         "GRANT SELECT ON skyloom.isolation, skyloom.tenant_home, skyloom.vertex_home TO {role}",
         "GRANT EXECUTE ON FUNCTION skyloom.settle(text[], uuid[]), skyloom.restamp_tenancy(uuid, uuid),"
         " skyloom.provision_tenant(uuid) TO {role}",
+        # The console's setup assistant (the API checks the policy and a fresh proof first).
+        "GRANT EXECUTE ON FUNCTION skyloom.isolation_prepare(), skyloom.isolation_apply(text, text), skyloom.isolation_analyze()"
+        " TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON skyloom.ingest_checkpoint TO {role}",
         "GRANT SELECT, INSERT, UPDATE ON skyloom.webhook_delivery TO {role}",
         "GRANT SELECT, INSERT ON skyloom.webhook_rejection TO {role}",

@@ -8,6 +8,7 @@ from skyloom.graph.reads import CiQuery
 from skyloom.resolvers.access_admin import AccessQuery
 from skyloom.resolvers.audit import AuditQuery
 from skyloom.resolvers.impersonation import ImpersonationQuery
+from skyloom.resolvers.isolation import IsolationQuery
 from skyloom.resolvers.planner import PlannerQuery
 from skyloom.resolvers.planner_runs import PlannerRunQuery
 from skyloom.resolvers.semantics import SemanticQuery
@@ -36,7 +37,7 @@ async def _compartment_scope(info: strawberry.Info, compartment_id: strawberry.I
 
 
 @strawberry.type
-class Query(SemanticQuery, AuditQuery, ImpersonationQuery, AccessQuery, PlannerQuery, PlannerRunQuery):
+class Query(SemanticQuery, AuditQuery, ImpersonationQuery, AccessQuery, PlannerQuery, PlannerRunQuery, IsolationQuery):
     @strawberry.field(description="Any node by its id; null when there is none.")
     async def node(self, info: strawberry.Info, id: strawberry.ID) -> Node | None:
         vertex = await info.context.loaders.vertex.load(cursors.parse_id(id))

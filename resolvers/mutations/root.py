@@ -8,6 +8,7 @@ from skyloom.resolvers.mutations import cmdb, panel
 from skyloom.resolvers.access_admin import AccessMutation
 from skyloom.resolvers.audit import AuditMutation
 from skyloom.resolvers.impersonation import ImpersonationMutation
+from skyloom.resolvers.isolation import IsolationMutation
 from skyloom.resolvers.planner import PlannerMutation
 from skyloom.resolvers.planner_runs import PlannerRunMutation
 from skyloom.resolvers.semantics import SemanticMutation
@@ -35,7 +36,7 @@ from skyloom.schema.results import (
 
 
 @strawberry.type
-class Mutation(SemanticMutation, AuditMutation, ImpersonationMutation, AccessMutation, PlannerMutation, PlannerRunMutation):
+class Mutation(SemanticMutation, AuditMutation, ImpersonationMutation, AccessMutation, PlannerMutation, PlannerRunMutation, IsolationMutation):
     @strawberry.mutation
     async def provider_create(self, info: strawberry.Info, input: ProviderCreateInput) -> ProviderResult:
         return await panel.create(info.context, panel.PROVIDER, None, input.name, input.display_name)
