@@ -163,7 +163,9 @@ async def test_the_explorer_drills_from_tenancies_to_a_ci_with_its_terms_and_his
     tenancy_names = page.locator(".tenancies li.tenancy .name")
     await expect(tenancy_names).to_have_text([e["node"]["name"] for e in listed])
     assert demo_names <= set(await tenancy_names.all_inner_texts())
-    await expect(page.locator(".menu [data-section='Administration'] a")).to_have_text(["Users"])
+    await expect(page.locator(".menu [data-section='Administration'] a")).to_have_text([
+        "Users", "Groups", "Role bindings", "Identity providers", "Keys and step-up", "HSM", "Impersonation", "Audit trail",
+        "Tenant isolation"])
     await expect(page.locator(".live-indicator .label")).to_have_text("live")
 
     await page.click(".tenancies >> text=contoso-prod")
