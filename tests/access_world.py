@@ -214,6 +214,15 @@ def step_up(server: Server, persona: Persona, token: Token, key_label: str) -> d
     return done
 
 
+def proven_operator(server: Server, pg: Pg, world: World, token: Token, name: str) -> Persona:
+    """An installation operator whose session holds a fresh hardware-key proof (a key in `token`)."""
+    op = asyncio.run(operator(pg, world, name))
+    label = unique("key")
+    register_key(server, op, token, label)
+    step_up(server, op, token, label)
+    return op
+
+
 async def operator(pg: Pg, world: World, name: str, scope: tuple[str, str] = ("installation", "*")) -> Persona:
     """A fresh provider operator (installation-wide by default) with a session and no key yet."""
     db = Database(pg.app_url, GRAPH, min_size=1, max_size=1)

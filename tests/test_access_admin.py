@@ -31,10 +31,8 @@ from tests.access_world import (
     admin_rows,
     build_world,
     counts,
-    operator,
-    register_key,
+    proven_operator,
     softhsm_token,
-    step_up,
 )
 from tests.conftest import GRAPH, Pg, Server, unique
 
@@ -54,11 +52,7 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Token:
 @pytest.fixture(scope="module")
 def proven(server: Server, world: World, pg: Pg, token: Token) -> Persona:
     """An installation operator whose session holds a fresh hardware-key proof."""
-    op = asyncio.run(operator(pg, world, "proven"))
-    label = unique("key")
-    register_key(server, op, token, label)
-    step_up(server, op, token, label)
-    return op
+    return proven_operator(server, pg, world, token, "proven")
 
 
 def store(pg: Pg, work: Callable[[Database], Any]) -> Any:

@@ -5,15 +5,14 @@ change nothing. The module switches the shared test database and always switches
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import psycopg
 import pytest
 
 from skyloom.graph import isolation as iso
-from tests.access_world import Persona, Token, World, build_world, operator, register_key, softhsm_token, step_up
-from tests.conftest import GRAPH, Pg, Server, unique
+from tests.access_world import Persona, World, build_world, proven_operator, softhsm_token
+from tests.conftest import GRAPH, Pg, Server
 
 STATUS = ("{ isolation { mode changedBy tenants tenantGraphs modes { mode title offered current } "
           "capabilities { name ok detail } } }")
@@ -30,12 +29,7 @@ def world(server: Server, pg: Pg) -> World:
 
 @pytest.fixture(scope="module")
 def proven(server: Server, world: World, pg: Pg, tmp_path_factory: pytest.TempPathFactory) -> Persona:
-    token: Token = softhsm_token(tmp_path_factory.mktemp("isolation-hsm"))
-    op = asyncio.run(operator(pg, world, "iso-op"))
-    label = unique("key")
-    register_key(server, op, token, label)
-    step_up(server, op, token, label)
-    return op
+    return proven_operator(server, pg, world, softhsm_token(tmp_path_factory.mktemp("isolation-hsm")), "iso-op")
 
 
 def sums(pg: Pg) -> dict[str, iso.LabelSum]:

@@ -8,7 +8,6 @@ imaginary, everything from the engine events on is Skyloom's real code.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.access_world import Persona, Token, World, build_world, operator, register_key, softhsm_token, step_up
+from tests.access_world import Persona, Token, World, build_world, proven_operator, softhsm_token
 from tests.conftest import REPO, Pg, Server, unique
 
 EXAMPLE = json.loads((REPO / "deploy" / "planner" / "examples" / "aws.json").read_text())
@@ -55,11 +54,7 @@ def token(tmp_path_factory: pytest.TempPathFactory) -> Token:
 
 @pytest.fixture(scope="module")
 def proven(server: Server, world: World, pg: Pg, token: Token) -> Persona:
-    op = asyncio.run(operator(pg, world, "planner-op"))
-    label = unique("key")
-    register_key(server, op, token, label)
-    step_up(server, op, token, label)
-    return op
+    return proven_operator(server, pg, world, token, "planner-op")
 
 
 def rows(pg: Pg, sql: str, *args: Any) -> list[tuple]:
