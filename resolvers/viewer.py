@@ -7,7 +7,7 @@ from typing import Any
 import strawberry
 
 from skyloom.policy.actor import Actor
-from skyloom.policy.resources import CONFIG_KINDS, PANEL_KINDS
+from skyloom.policy.resources import ACTIONS, CONFIG_KINDS, PANEL_KINDS
 from skyloom.resolvers.access_views import with_fresh_proof
 from skyloom.schema.access import (
     AuthStrength,
@@ -42,6 +42,8 @@ def viewer_of(ctx: Any, actor: Actor) -> Viewer:
         KindPermission(
             kind=kind, read=_may(policy, actor, kind, ("read",)), write=_may(policy, actor, kind, _WRITES),
             write_with_proof=_may(policy, proven, kind, _WRITES),
+            actions=[a for a in ACTIONS if _may(policy, actor, kind, (a,))],
+            actions_with_proof=[a for a in ACTIONS if _may(policy, proven, kind, (a,))],
         )
         for kind in PERMISSION_KINDS
     ]

@@ -67,6 +67,9 @@ class KindPermission:
     read: bool
     write: bool = strawberry.field(description="May create, update or delete some objects of the kind right now.")
     write_with_proof: bool = strawberry.field(description="Would, after a step-up (a fresh hardware-key proof).")
+    actions: list[str] = strawberry.field(description="Every action (read, create, ..., approve, preview, apply) the "
+                                                      "caller may take on some objects of the kind right now.")
+    actions_with_proof: list[str] = strawberry.field(description="The same after a step-up.")
 
 
 @strawberry.type(description="The calling actor, as the policy sees it.")

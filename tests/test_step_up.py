@@ -91,6 +91,23 @@ def test_the_viewer_says_who_the_caller_is_and_what_pages_it_may_use(server: Ser
     assert (token_viewer["id"], token_viewer["browserSession"], token_viewer["authStrength"]) == (ROOT["actor"], False, "PASSWORD")
 
 
+def test_the_viewer_lists_every_action_per_kind_with_and_without_a_step_up(server: Server, world: World) -> None:
+    query = "{ viewer { permissions { kind actions actionsWithProof } } }"
+
+    def actions(persona: str) -> dict[str, tuple[list[str], list[str]]]:
+        found = world.personas[persona].gql(server, query)["viewer"]["permissions"]
+        return {p["kind"]: (p["actions"], p["actionsWithProof"]) for p in found}
+
+    root, admin, viewer = actions("root_op"), actions("tenant_admin"), actions("viewer")
+    # provisioning from a design is provider tier and needs a proof; a client's admin previews, never applies
+    assert root["Design"] == (["read", "create", "update", "delete", "preview"],
+                              ["read", "create", "update", "delete", "preview", "apply"])
+    assert admin["Design"] == (["read", "create", "update", "delete", "preview"],) * 2
+    assert viewer["Design"] == ([], [])
+    assert "approve" in admin["ImpersonationRequest"][0] and "approve" not in viewer["ImpersonationRequest"][0]
+    assert root["HsmSettings"] == (["read"], ["read", "create", "update", "delete", "configure"])
+
+
 # --- the first key ----------------------------------------------------------------------------
 def test_an_operator_registers_a_first_key_without_proof_and_the_second_needs_one(
     server: Server, world: World, pg: Pg, token: Token
