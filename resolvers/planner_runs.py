@@ -101,7 +101,7 @@ async def preview(ctx: Any, design_id: strawberry.ID, number: int | None) -> Des
                                                previewed=plan.version.version, resources=len(resources))])
     return DesignPreview(
         design_id=strawberry.ID(str(plan.design.id)), version=plan.version.version, project=plan.project,
-        stack=plan.stack, program=plan.program, plan_digest=plan.digest, engine="mocks",
+        stack=plan.stack, program=plan.program, plan_digest=plan.digest, engine=ctx.services.runner.engine,
         resources=[PlannedResource(type=r.type, name=r.name, urn=r.urn, component_id=r.component_id, inputs=r.inputs)
                    for r in resources],
     )

@@ -22,6 +22,7 @@ from uuid import UUID
 
 from skyloom.deploy import planner as engine
 from skyloom.deploy.planner.events import engine_events
+from skyloom.deploy.planner.preview import component_of
 from skyloom.graph import audit, locks
 from skyloom.graph import design_runs as runs
 from skyloom.graph.pool import Database
@@ -62,8 +63,11 @@ class DesignRunner:
         self._slots = asyncio.Semaphore(PREVIEW_SLOTS)
 
     async def preview(self, program: str, project: str, stack: str) -> list[engine.PlannedResource]:
-        """The resources `program` registers under the mocks (raises `engine.PreviewFailed`)."""
+        """The resources `program` would create (raises `engine.PreviewFailed`): a real `pulumi
+        preview` where the CLI is installed, the SDK's mocks otherwise."""
         async with self._slots:
+            if self.engine == "pulumi":
+                return await asyncio.to_thread(_pulumi_preview, program, project, stack)
             return await asyncio.to_thread(engine.preview, program, project=project, stack=stack)
 
     async def start(self, request: RunRequest) -> runs.Run:
@@ -137,13 +141,7 @@ class DesignRunner:
 
     async def _pulumi(self, request: RunRequest, run: runs.Run) -> int:
         """A real `pulumi up` of the generated program (Automation API, inline program, local workspace)."""
-        from pulumi import automation as auto
-
-        code = compile(request.program, f"<design {request.design_id} v{request.version}>", "exec")
-        stack = await asyncio.to_thread(
-            auto.create_or_select_stack, stack_name=request.stack, project_name=request.project,
-            program=lambda: exec(code, {"__name__": "__main__"}),
-        )
+        stack = await asyncio.to_thread(_stack, request.program, request.project, request.stack)
         sink = self._sink(request)
         drain = asyncio.create_task(sink.drain())
         try:
@@ -153,6 +151,38 @@ class DesignRunner:
             await drain
         changes: dict[str, Any] = result.summary.resource_changes or {}
         return int(sum(changes.values()))
+
+
+def _stack(program: str, project: str, stack: str) -> Any:
+    """The client's stack in a local workspace, running `program` inline."""
+    from pulumi import automation as auto
+
+    code = compile(program, f"<{project}/{stack}>", "exec")
+    return auto.create_or_select_stack(stack_name=stack, project_name=project,
+                                       program=lambda: exec(code, {"__name__": "__main__"}))
+
+
+def _pulumi_preview(program: str, project: str, stack: str) -> list[engine.PlannedResource]:
+    """What a real `pulumi preview` would create, from its engine events' steps."""
+    from pulumi.automation.errors import CommandError
+
+    planned: list[engine.PlannedResource] = []
+
+    def collect(event: Any) -> None:
+        pre = event.resource_pre_event
+        if pre is None or pre.metadata is None or pre.metadata.new is None:
+            return
+        m, new = pre.metadata, pre.metadata.new
+        name = m.urn.rsplit("::", 1)[-1]
+        inputs = dict(new.inputs or {})
+        planned.append(engine.PlannedResource(type=m.type, name=name, urn=m.urn, component_id=component_of(name, inputs),
+                                              inputs=inputs, custom=bool(new.custom), parent=new.parent or None))
+
+    try:
+        _stack(program, project, stack).preview(on_event=collect)
+    except CommandError as exc:
+        raise engine.PreviewFailed(str(exc)[-2000:]) from None
+    return planned
 
 
 def _entry(request: RunRequest, kind: str, priority: str, outcome: str, **detail: Any) -> audit.Entry:
