@@ -48,6 +48,9 @@ class Design:
     updated_by: str
     updated_at: datetime
     archived_at: datetime | None
+    # The latest version's problem counts, where the query read them (lists do).
+    errors: int | None = None
+    warnings: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,13 +164,16 @@ async def versions(conn: AsyncConnection, design_id: UUID) -> list[Version]:
 
 async def page(conn: AsyncConnection, *, tenants: list[str] | None, after_seq: int | None, limit: int,
                include_archived: bool = False) -> list[Design]:
-    """Designs newest first; `tenants` None means every client (the caller's filter allows all)."""
+    """Designs newest first, with their latest version's problem counts; `tenants` None means every
+    client (the caller's filter allows all)."""
+    columns = ", ".join(f"d.{c}" for c in _DESIGN.split(", "))
     cur = await conn.execute(
-        f"SELECT {_DESIGN} FROM skyloom.design"
-        " WHERE (%(tenants)s::text[] IS NULL OR tenant_id = ANY(%(tenants)s::text[]))"
-        " AND (%(after)s::bigint IS NULL OR seq < %(after)s::bigint)"
-        " AND (%(archived)s OR archived_at IS NULL)"
-        " ORDER BY seq DESC LIMIT %(limit)s",
+        f"SELECT {columns}, v.errors, v.warnings FROM skyloom.design d"
+        " JOIN skyloom.design_version v ON v.design_id = d.id AND v.version = d.latest"
+        " WHERE (%(tenants)s::text[] IS NULL OR d.tenant_id = ANY(%(tenants)s::text[]))"
+        " AND (%(after)s::bigint IS NULL OR d.seq < %(after)s::bigint)"
+        " AND (%(archived)s OR d.archived_at IS NULL)"
+        " ORDER BY d.seq DESC LIMIT %(limit)s",
         {"tenants": tenants, "after": after_seq, "archived": include_archived, "limit": limit},
     )
     return [Design(*row) for row in await cur.fetchall()]

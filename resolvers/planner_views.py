@@ -85,11 +85,19 @@ def run_type(r: runs.Run) -> DesignRun:
     )
 
 
+def _count(known: int | None, history: list[store.Version], field: str) -> int:
+    """The latest version's count: read with the design (lists), else the newest of its history."""
+    if known is not None:
+        return known
+    return getattr(history[0], field) if history else 0
+
+
 def design_type(d: store.Design, history: list[store.Version], current: DesignVersion | None,
                 applies: list[runs.Run] | None = None) -> Design:
     return Design(
         id=strawberry.ID(str(d.id)), name=d.name, cloud=Cloud(d.cloud), tenant_id=strawberry.ID(d.tenant_id),
-        latest_version=d.latest, copied_from=strawberry.ID(str(d.copied_from)) if d.copied_from else None,
+        latest_version=d.latest, error_count=_count(d.errors, history, "errors"),
+        warning_count=_count(d.warnings, history, "warnings"), copied_from=strawberry.ID(str(d.copied_from)) if d.copied_from else None,
         copied_version=d.copied_version, archived=d.archived_at is not None, created_by=d.created_by,
         created_at=d.created_at, updated_by=d.updated_by, updated_at=d.updated_at,
         history=[DesignVersionInfo(number=v.version, error_count=v.errors, warning_count=v.warnings, comment=v.comment,

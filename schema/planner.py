@@ -95,6 +95,9 @@ class Design:
     cloud: Cloud
     tenant_id: strawberry.ID
     latest_version: int
+    error_count: int = strawberry.field(description="The latest version's errors (a design with errors cannot be "
+                                                    "previewed or applied).")
+    warning_count: int
     copied_from: strawberry.ID | None
     copied_version: int | None
     archived: bool

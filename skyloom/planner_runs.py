@@ -14,8 +14,10 @@ runner uses the mocks, and every run records which engine it used.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import shutil
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -31,6 +33,7 @@ from skyloom.ingest.automation import EventSink
 log = logging.getLogger(__name__)
 ORGANIZATION = "skyloom"
 PREVIEW_SLOTS = 2   # programs run under the mocks at once per replica (each a child process)
+PLANS_KEPT = 64     # mock plans remembered per replica
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +64,26 @@ class DesignRunner:
         self.engine = engine_name or available_engine()
         self._tasks: set[asyncio.Task] = set()
         self._slots = asyncio.Semaphore(PREVIEW_SLOTS)
+        self._plans: OrderedDict[bytes, list[engine.PlannedResource]] = OrderedDict()
 
     async def preview(self, program: str, project: str, stack: str) -> list[engine.PlannedResource]:
         """The resources `program` would create (raises `engine.PreviewFailed`): a real `pulumi
-        preview` where the CLI is installed, the SDK's mocks otherwise."""
-        async with self._slots:
-            if self.engine == "pulumi":
+        preview` where the CLI is installed, the SDK's mocks otherwise. The mocks answer the same
+        for the same program and stack, so their plans are kept (a few, newest used last): the
+        canvas's drift panel asks for a plan after every change it hears of."""
+        if self.engine == "pulumi":
+            async with self._slots:
                 return await asyncio.to_thread(_pulumi_preview, program, project, stack)
-            return await asyncio.to_thread(engine.preview, program, project=project, stack=stack)
+        key = hashlib.sha256(f"{project}\n{stack}\n{program}".encode()).digest()
+        if key in self._plans:
+            self._plans.move_to_end(key)
+            return self._plans[key]
+        async with self._slots:
+            planned = await asyncio.to_thread(engine.preview, program, project=project, stack=stack)
+        self._plans[key] = planned
+        while len(self._plans) > PLANS_KEPT:
+            self._plans.popitem(last=False)
+        return planned
 
     async def start(self, request: RunRequest) -> runs.Run:
         """The run's row once it holds the stack; raises `runs.StackBusy` when another run does."""

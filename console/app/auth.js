@@ -64,6 +64,15 @@
           if (!viewer) { return false; }
           return viewer.permissions.some(function (p) { return p.kind === kind && p[action || 'read']; });
         },
+        /** May the signed-in actor take `action` (approve, preview, apply ...) on some objects of
+         *  this kind: now, or with `afterStepUp`, once it holds a fresh hardware-key proof? */
+        may: function (kind, action, afterStepUp) {
+          var viewer = state.viewer;
+          if (!viewer) { return false; }
+          return viewer.permissions.some(function (p) {
+            return p.kind === kind && (p.actions.indexOf(action) >= 0 || (afterStepUp && p.actionsWithProof.indexOf(action) >= 0));
+          });
+        },
         signInWithToken: function (token) {
           token = (token || '').trim();
           if (!token) { return $q.reject(new Error('Paste an API token.')); }

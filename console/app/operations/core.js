@@ -23,7 +23,7 @@
             homeProviderId homeTenantId homeSubTenantId groups
             impersonator { id kind name }
             bindings { role scopeKind scopeId viaGroup tier }
-            permissions { kind read write writeWithProof }
+            permissions { kind read write writeWithProof actions actionsWithProof }
           }
         }`
     });

@@ -10,7 +10,8 @@
 
       PlannerDesignFields: `
         fragment PlannerDesignFields on Design {
-          id name cloud tenantId latestVersion copiedFrom copiedVersion archived createdBy createdAt updatedBy updatedAt
+          id name cloud tenantId latestVersion errorCount warningCount copiedFrom copiedVersion archived createdBy createdAt
+          updatedBy updatedAt
         }`,
 
       PlannerRunFields: `
@@ -46,11 +47,6 @@
             pageInfo { hasNextPage endCursor }
             edges { node { ...PlannerDesignFields } }
           }
-        }`,
-
-      PlannerDesignCounts: `
-        query PlannerDesignCounts($id: ID!) {
-          design(id: $id) { id latestVersion history { number errorCount warningCount } }
         }`,
 
       PlannerDesign: `

@@ -49,15 +49,6 @@
           if (!vm.form.tenantId && clients.length) { vm.form.tenantId = clients[0].id; }
         }, function (failure) { vm.error = failure.message; });
 
-        /** The API's list has no problem counts: each listed design's history is read for them. */
-        function counts(design) {
-          graphql.query('PlannerDesignCounts', { id: design.id }).then(function (data) {
-            var history = (data.design && data.design.history) || [];   // newest first
-            var latest = history.filter(function (v) { return v.number === data.design.latestVersion; })[0];
-            design.counts = latest ? { errors: latest.errorCount, warnings: latest.warningCount } : { unknown: true };
-          }, function () { design.counts = { unknown: true }; });
-        }
-
         vm.load = function (more) {
           vm.loading = true;
           vm.error = null;
@@ -65,7 +56,6 @@
                             includeArchived: vm.filter.includeArchived };
           return graphql.query('PlannerDesigns', variables).then(function (data) {
             var nodes = data.designs.edges.map(function (e) { return e.node; });
-            nodes.forEach(counts);
             vm.designs = more ? vm.designs.concat(nodes) : nodes;
             vm.page = data.designs.pageInfo;
           }, function (failure) { vm.error = failure.message; }).finally(function () { vm.loading = false; });

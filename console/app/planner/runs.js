@@ -29,11 +29,9 @@
             if (!runs.run && runs.past.length && runs.past[0].status === 'RUNNING') { follow(runs.past[0]); }
           };
 
-          /** Only the provider tier applies (the viewer's permissions have no "apply": its tier tells). */
+          /** Whoever the policy lets apply, now or after a step-up (the provider tier). */
           runs.mayApply = function () {
-            var viewer = auth.state.viewer;
-            var writes = auth.can('Design', 'write') || auth.can('Design', 'writeWithProof');
-            return !!viewer && viewer.tier === 'PROVIDER_OPERATOR' && writes && !!vm.design && !vm.design.archived;
+            return auth.may('Design', 'apply', true) && !!vm.design && !vm.design.archived;
           };
 
           runs.makePreview = function () {
