@@ -111,6 +111,10 @@ def test_a_draft_with_errors_is_saved_with_its_problems_and_cannot_be_previewed(
     problems = {(p["code"], p["componentId"]) for p in design["current"]["problems"]}
     assert ("CIDR_OUTSIDE_NETWORK", subnet["id"]) in problems
 
+    listed = admin.gql("query($t: ID) { designs(tenantId: $t, first: 100) { edges { node { id errorCount warningCount } } } }",
+                       {"t": world["a"]["id"]})["designs"]["edges"]
+    assert {"id": design["id"], "errorCount": design["history"][0]["errorCount"], "warningCount": 0} in [e["node"] for e in listed]
+
     preview = admin.gql(PREVIEW, {"id": design["id"]})["designPreview"]
     assert preview["__typename"] == "DesignInvalid"
     assert ("CIDR_OUTSIDE_NETWORK", subnet["id"], "ERROR") in {(p["code"], p["componentId"], p["severity"])
