@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from skyloom.graph import identity as idn
 from skyloom.graph import isolation as iso
@@ -39,11 +38,10 @@ from tests.access_world import (
     step_up,
 )
 from tests.conftest import GRAPH, ROOT, Pg, Server, free_port, unique
-from tests.test_console_explorer import SHOTS, WATCH_CSP, Console, open_console
-from tests.test_proofs_webauthn import CHROMIUM_ARGS
+from tests.test_console_explorer import SHOTS, WATCH_CSP, Console, browser, open_console  # noqa: F401
 
 USERS = """query($f: UserFilter) { users(filter: $f, first: 50) { edges { node { id displayName homeTenantId homeSubTenantId disabled } } } }"""
-USER = """query($f: UserFilter) { users(filter: $f, first: 2) { edges { node { id displayName disabled } } } }"""
+USER = """query($f: UserFilter) { users(filter: $f, first: 2) { edges { node { id displayName subject disabled } } } }"""
 BINDINGS = """query($f: RoleBindingFilter) { roleBindings(filter: $f, first: 100) {
   edges { node { id subjectKind subjectId role scopeKind scopeId } } } }"""
 GROUPS = """query($t: String) { groups(tenantId: $t, first: 100) { edges { node { id name idpId homeTenantId memberCount } } } }"""
@@ -75,15 +73,6 @@ SWITCH = """mutation($m: IsolationMode!) { isolationSwitch(mode: $m, confirm: tr
 PAGES_OF_THE_TENANT_ADMIN = ["Users", "Groups", "Role bindings", "Impersonation", "Audit trail"]
 PROVIDER_PAGES = {"/admin/hsm": "HSM", "/admin/identity-providers": "Identity providers", "/admin/keys": "Keys and step-up",
                   "/admin/isolation": "Tenant isolation"}
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -217,7 +206,8 @@ async def test_a_user_is_disabled_and_enabled_and_a_role_is_granted_and_revoked_
     assert ("viewer", "TENANT", world.t1) not in before
     console = await as_root(browser, server, "/admin/users")
     page = console.page
-    await page.fill("input[name=text]", "target")
+    # (every module's world has a person called "target": the subject names this world's alone)
+    await page.fill("input[name=text]", person_of_t1(server, world, "target")["subject"])
     await page.click("form.filters button[type=submit]")
     await page.locator(f".user-list tr.user[data-id='{target}'] .name").click()
     detail = page.locator(".user-detail")
@@ -290,7 +280,7 @@ async def test_the_groups_page_creates_a_local_group_adds_a_member_and_shows_the
     await expect(page.locator(".group-detail .detail-name")).to_have_text(name)
 
     # When the person of T1 is added to it, the API lists them as a manual member
-    await page.fill("input[name=memberText]", "target")
+    await page.fill("input[name=memberText]", person_of_t1(server, world, "target")["subject"])
     await page.locator(".add-member form").first.locator("button[type=submit]").click()
     await page.locator("button.add-member-button").click()
     await expect(page.locator(".group-detail tr.member .name")).to_have_text(["target"])
@@ -453,9 +443,9 @@ async def test_a_change_needing_proof_offers_the_step_up_and_a_signed_challenge_
     await page.fill("input[name=keyLabel]", "console-key")
     await page.fill("#public-key-pem", pem)
     await page.click("button.register-key")
+    await expect(page.locator(".key-list tr.key .label")).to_have_text(["console-key"])
     keys = op.gql(server, KEYS)["registeredKeys"]
     assert [(k["label"], k["method"]) for k in keys] == [("console-key", "HSM")]
-    await expect(page.locator(".key-list tr.key .label")).to_have_text(["console-key"])
     await expect(page.locator(".key-list tr.key .fingerprint")).to_have_text([keys[0]["fingerprint"]])
 
     # ... and steps up: the challenge is shown, signed in the token, the signature pasted back

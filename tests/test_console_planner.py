@@ -12,13 +12,12 @@ anyway. No page may report a CSP violation. Screenshots go to .pytest_cache/scre
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.access_world import Persona, Token, World, build_world, operator, register_key, softhsm_token, step_up
+from tests.access_world import Persona, Token, World, build_world, proven_operator, softhsm_token
 from tests.conftest import ROOT, Pg, Server, unique
 # `browser`: Debian's Chromium, headless, one per test module (the explorer's fixture, imported).
 from tests.test_console_explorer import Console, browser, open_console  # noqa: F401
@@ -80,11 +79,7 @@ def world(server: Server, pg: Pg) -> World:
 def proven(server: Server, world: World, pg: Pg, tmp_path_factory: pytest.TempPathFactory) -> Persona:
     """A provider operator's browser session raised with a fresh proof from a SoftHSM2 key."""
     token: Token = softhsm_token(tmp_path_factory.mktemp("planner-console-hsm"))
-    op = asyncio.run(operator(pg, world, "planner-console-op"))
-    label = unique("key")
-    register_key(server, op, token, label)
-    step_up(server, op, token, label)
-    return op
+    return proven_operator(server, pg, world, token, "planner-console-op")
 
 
 def cookies(server: Server, persona: Persona) -> list[dict[str, Any]]:
