@@ -51,6 +51,7 @@ def _serve(settings: Settings, url: str, host: str, port: int, access_log: bool 
         runtime.check_connection(url, settings.graph_name)
     base = f"http://{host}:{port}"
     console.print(f"[bold]Skyloom[/] serving on {base}" + (f" with {workers} worker processes" if workers > 1 else ""))
+    console.print(f"  console             {base}/console/")
     console.print(f"  GraphQL + GraphiQL  {base}/graphql")
     console.print(f"  subscriptions       ws://{host}:{port}/graphql  (graphql-transport-ws)")
     console.print(f"  health              {base}/healthz")
@@ -79,7 +80,9 @@ def up(settings: Settings, host: str | None, port: int | None, no_demo: bool) ->
             _load_demo(settings, url)
         token = _operator_token(settings, url)
     console.print(
-        "Sign in to GraphiQL with the request header (a new token each start, valid one day):\n"
+        "The operator's token (a new one each start, valid one day): paste it into the console's sign-in,\n"
+        f"  {token}\n"
+        "or send it from GraphiQL as the request header\n"
         f'  {{"Authorization": "Bearer {token}"}}'
     )
     _serve(settings, url, host or settings.host, port or settings.port)
