@@ -214,6 +214,17 @@ async def group_members(db: Database, group_id: UUID) -> list[tuple[User, str]]:
         return [(User(*row[:-1]), row[-1]) for row in await cur.fetchall()]
 
 
+async def user_groups(db: Database, user_id: UUID) -> list[tuple[GroupRecord, str]]:
+    """The groups a user is a live member of, with how they joined ('idp' or 'manual')."""
+    async with db.connection() as conn:
+        cur = await conn.execute(
+            f"SELECT {_GROUP_COLUMNS}, m.source FROM skyloom.group_membership m JOIN skyloom.identity_group g ON g.id = m.group_id "
+            "WHERE m.user_id = %s AND m.removed_at IS NULL ORDER BY g.name, g.id",
+            (user_id,),
+        )
+        return [(GroupRecord(*row[:-1]), row[-1]) for row in await cur.fetchall()]
+
+
 async def mapping_on(conn: AsyncConnection, mapping_id: UUID) -> tuple[str, str, str, str] | None:
     """(idp id, role, scope kind, scope id) of a live group -> role mapping."""
     cur = await conn.execute(

@@ -62,6 +62,7 @@ from skyloom.schema.identity_admin import (
     UserConnection,
     UserEdge,
     UserFilter,
+    UserGroup,
     UserKind,
     UserResult,
 )
@@ -300,6 +301,17 @@ class UserQuery:
             return []
         return [GroupMember(user=user_type(u), source=source)
                 for u, source in await identity_lists.group_members(ctx.services.db, gid) if readable(ctx, user_view(u))]
+
+    @strawberry.field(description="The groups a user is a member of, as far as the caller may see both.")
+    async def user_groups(self, info: strawberry.Info, user_id: strawberry.ID) -> list[UserGroup]:
+        ctx = info.context
+        uid = parse_uuid_or_none(user_id)
+        async with ctx.services.db.connection() as conn:
+            user = await identity_lists.user_on(conn, uid) if uid else None
+        if user is None or not readable(ctx, user_view(user)):
+            return []
+        return [UserGroup(group=group_type(g), source=source)
+                for g, source in await identity_lists.user_groups(ctx.services.db, uid) if readable(ctx, group_view(g))]
 
     @strawberry.field(description="API tokens of a user (the caller's own by default), without their secrets.")
     async def api_tokens(self, info: strawberry.Info, user_id: strawberry.ID | None = None,

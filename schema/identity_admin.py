@@ -100,6 +100,12 @@ class GroupMember:
     source: str = strawberry.field(description="`idp`: follows the login's claims; `manual`: added in the panel.")
 
 
+@strawberry.type
+class UserGroup:
+    group: Group
+    source: str = strawberry.field(description="`idp`: follows the login's claims; `manual`: added in the panel.")
+
+
 @strawberry.type(description="A role granted to a subject at a scope (TenantRoleBinding, or RoleBinding at a compartment).")
 class RoleBinding:
     id: strawberry.ID

@@ -333,6 +333,22 @@ def test_lists_show_each_admin_its_own_people_only(server: Server, world: World,
                              {"g": str(world.group_t1)})["groupMembers"] == []
 
 
+def test_a_users_groups_are_listed_as_far_as_the_caller_sees_them(server: Server, world: World, pg: Pg) -> None:
+    # Given the person of T1 in T1's group, added by hand
+    query = "query($u: ID!) { userGroups(userId: $u) { source group { id homeTenantId } } }"
+    target, group = str(world.target_user), str(world.group_t1)
+    add = "mutation($g: ID!, $u: ID!) { groupMemberAdd(groupId: $g, userId: $u) { __typename } }"
+    assert server.gql(add, {"g": group, "u": target})["groupMemberAdd"]["__typename"] == "GroupMembership"
+    p = world.personas
+    # Then the operator and T1's admin see that membership, and T2's admin sees nothing of T1's person
+    expected = {"source": "manual", "group": {"id": group, "homeTenantId": world.t1}}
+    assert expected in server.gql(query, {"u": target})["userGroups"]
+    assert expected in p["tenant_admin"].gql(server, query, {"u": target})["userGroups"]
+    assert p["outsider"].gql(server, query, {"u": target})["userGroups"] == []
+    assert p["viewer"].gql(server, query, {"u": target})["userGroups"] == []
+    assert server.gql(query, {"u": "00000000-0000-4000-8000-000000000009"})["userGroups"] == []
+
+
 # --- identity providers -----------------------------------------------------------------------
 IDP_CREATE = """mutation($i: IdentityProviderCreateInput!) { identityProviderCreate(input: $i) {
   __typename ... on IdentityProvider { id settings autoCreateUsers } ... on Problem { code message } } }"""

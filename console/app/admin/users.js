@@ -3,8 +3,6 @@
 (function (angular) {
   'use strict';
 
-  var MAX_GROUP_PAGES = 5;   // groups checked for a user's memberships (100 a page); see groupsOf
-
   angular.module('skyloom')
     .config(['pagesProvider', function (pages) {
       pages.register({
@@ -12,7 +10,7 @@
         templateUrl: 'app/admin/users.html', controller: 'UsersController', requires: ['User']
       });
     }])
-    .controller('UsersController', ['$q', 'graphql', 'adminKit', function ($q, graphql, kit) {
+    .controller('UsersController', ['graphql', 'adminKit', function (graphql, kit) {
       var vm = this;
       vm.kit = kit;
       vm.filter = { text: '', kind: '', includeDisabled: false, tenantId: null, subTenantId: null };
@@ -58,31 +56,6 @@
         }).finally(function () { vm.loading = false; });
       };
 
-      /**
-       * The groups a user is in. The API has no "groups of a user" query, so the visible groups
-       * are asked for their members (at most MAX_GROUP_PAGES pages of groups; `partial` says so).
-       */
-      function groupsOf(userId) {
-        var found = [], pages = 0;
-        function page(after) {
-          pages += 1;
-          return graphql.query('AdminGroups', { tenantId: null, after: after }).then(function (data) {
-            var groups = data.groups.edges.map(function (e) { return e.node; }).filter(function (g) { return g.memberCount > 0; });
-            return $q.all(groups.map(function (g) {
-              return graphql.query('AdminGroupMembers', { groupId: g.id }).then(function (members) {
-                members.groupMembers.forEach(function (m) {
-                  if (m.user.id === userId) { found.push({ group: g, source: m.source }); }
-                });
-              });
-            })).then(function () {
-              if (data.groups.pageInfo.hasNextPage && pages < MAX_GROUP_PAGES) { return page(data.groups.pageInfo.endCursor); }
-              return { groups: found, partial: data.groups.pageInfo.hasNextPage };
-            });
-          });
-        }
-        return page(null);
-      }
-
       vm.select = function (user) {
         vm.selected = user;
         vm.detail = { loading: true, bindings: [], tokens: [], groups: null };
@@ -94,8 +67,8 @@
           detail.moreBindings = data.roleBindings.pageInfo.hasNextPage;
           detail.tokens = data.apiTokens;
         }, function (failure) { detail.error = failure.message; }).finally(function () { detail.loading = false; });
-        groupsOf(user.id).then(function (result) { detail.groups = result.groups; detail.groupsPartial = result.partial; },
-                               function (failure) { detail.error = failure.message; });
+        graphql.query('AdminUserGroups', { userId: user.id }).then(function (data) { detail.groups = data.userGroups; },
+                                                                    function (failure) { detail.error = failure.message; });
       };
 
       vm.reloadSelected = function () { if (vm.selected) { vm.select(vm.selected); } };

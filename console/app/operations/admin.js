@@ -95,6 +95,11 @@
           }
         }`,
 
+      AdminUserGroups: `
+        query AdminUserGroups($userId: ID!) {
+          userGroups(userId: $userId) { source group { ...AdminGroupFields } }
+        }`,
+
       AdminGroupMembers: `
         query AdminGroupMembers($groupId: ID!) {
           groupMembers(groupId: $groupId) {
