@@ -121,7 +121,8 @@ async def apply(ctx: Any, design_id: strawberry.ID, number: int, plan_digest: st
     request = RunRequest(
         design_id=plan.design.id, design_name=plan.design.name, version=plan.version.version,
         tenant_id=plan.design.tenant_id, project=plan.project, stack=plan.stack, program=plan.program,
-        plan_digest=plan.digest, actor=actor.id, impersonator=actor.impersonator.id if actor.impersonator else None,
+        plan_digest=plan.digest, secrets=tuple(k.key for k in engine.required_config(plan.version.document) if k.secret),
+        actor=actor.id, impersonator=actor.impersonator.id if actor.impersonator else None,
         request_id=ctx.request_id, source=ctx.source,
     )
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import secrets
 import shutil
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ class RunRequest:
     stack: str
     program: str
     plan_digest: str
+    secrets: tuple[str, ...]   # the config keys the program reads as secrets (database passwords)
     actor: str
     impersonator: str | None
     request_id: str | None
@@ -157,6 +159,7 @@ class DesignRunner:
     async def _pulumi(self, request: RunRequest, run: runs.Run) -> int:
         """A real `pulumi up` of the generated program (Automation API, inline program, local workspace)."""
         stack = await asyncio.to_thread(_stack, request.program, request.project, request.stack)
+        await asyncio.to_thread(_generate_missing_secrets, stack, request.secrets)
         sink = self._sink(request)
         drain = asyncio.create_task(sink.drain())
         try:
@@ -175,6 +178,18 @@ def _stack(program: str, project: str, stack: str) -> Any:
     code = compile(program, f"<{project}/{stack}>", "exec")
     return auto.create_or_select_stack(stack_name=stack, project_name=project,
                                        program=lambda: exec(code, {"__name__": "__main__"}))
+
+
+def _generate_missing_secrets(stack: Any, keys: tuple[str, ...]) -> None:
+    """A database's admin password is made on its stack's first run and kept only there, encrypted by
+    the stack's secrets provider: Skyloom never stores or shows it (`pulumi config get` does, to
+    whoever holds the stack)."""
+    from pulumi import automation as auto
+
+    present = stack.get_all_config()
+    for key in keys:
+        if key not in present and key.split(":", 1)[-1] not in present:
+            stack.set_config(key, auto.ConfigValue(value=secrets.token_urlsafe(24), secret=True))
 
 
 def _pulumi_preview(program: str, project: str, stack: str) -> list[engine.PlannedResource]:
