@@ -20,6 +20,8 @@ from skyloom.schema.errors import PublicError
 from skyloom.schema.inputs import CiChangeFilter
 
 REPLAY_BATCH = 1000
+MAX_URNS = 5000   # a plan of 500 components, with room
+MAX_URN = 1024
 
 
 def _event_id(after: strawberry.ID | None) -> int | None:
@@ -95,12 +97,16 @@ class Subscription:
         tenancy = cursors.parse_id(f.tenancy_id, "tenancyId") if f.tenancy_id else None
         kinds = {k.value for k in f.kinds} if f.kinds else None
         ids = {cursors.parse_id(i, "ids") for i in f.ids} if f.ids else None
+        if f.urns is not None and (len(f.urns) > MAX_URNS or any(len(u) > MAX_URN for u in f.urns)):
+            raise PublicError(f"filter.urns takes at most {MAX_URNS} URNs of at most {MAX_URN} characters", "INVALID_INPUT")
+        urns = frozenset(f.urns) if f.urns else None
 
         def accept(change: Change) -> bool:
             return (
                 (tenancy is None or change.tenancy_uid == tenancy)
                 and (kinds is None or change.label in kinds)
                 and (ids is None or change.uid in ids)
+                and (urns is None or (change.after or change.before or {}).get("urn") in urns)
             )
 
         async for event in _stream(info, ("ci", "tenancy"), _event_id(after), accept):

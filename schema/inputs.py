@@ -32,6 +32,8 @@ class CiChangeFilter:
     tenancy_id: strawberry.ID | None = None
     kinds: list[SemanticKind] | None = None
     ids: list[strawberry.ID] | None = None
+    urns: list[str] | None = strawberry.field(default=None, description="Only CIs of these Pulumi URNs (at most "
+                                                                          "5,000): the resources of one plan or stack.")
 
 
 @strawberry.input

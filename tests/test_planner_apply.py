@@ -140,6 +140,12 @@ def test_an_apply_fills_the_cmdb_live_and_the_plan_then_shows_in_sync(
     watcher = subscribe(server.ws_url, "subscription { ciChanges { operation after { ... on Node { id } } "
                                        "after { ... on ConfigurationItem { urn } } } }", count=1000, timeout_ms=120000)
     watcher.wait_connected()
+    # a second subscriber follows the plan's VPC alone (filter.urns)
+    vpc = next(u for u in expected if "ec2/vpc:Vpc" in u)
+    only_vpc = subscribe(server.ws_url, "subscription($u: [String!]) { ciChanges(filter: {urns: $u}) { operation "
+                                        "after { ... on ConfigurationItem { urn } } } }", {"u": [vpc]}, count=1,
+                         timeout_ms=60000)
+    only_vpc.wait_connected()
     before = root(server, DRIFT, {"id": design})["designDrift"]
     assert {e["status"] for e in before["entries"] if e["urn"] in expected} == {"PLANNED"}
 
@@ -151,6 +157,10 @@ def test_an_apply_fills_the_cmdb_live_and_the_plan_then_shows_in_sync(
     # every cloud resource arrives live; the account is the client's tenancy, found by its id below
     accounts = {u for u in expected if "organizations/account:Account" in u}
     assert expected - accounts <= arrived_urns(watcher, expected - accounts) and len(accounts) == 1
+    # (the account, the resource group ... came first: a subscriber the filter failed would have had them)
+    code, events = only_vpc.results(timeout=90)
+    assert code == 0 and [e["payload"]["data"]["ciChanges"] for e in events if e.get("event") == "next"] == [
+        {"operation": "CREATE", "after": {"urn": vpc}}]
     after = root(server, DRIFT, {"id": design})["designDrift"]
     by_urn = {e["urn"]: e for e in after["entries"]}
     assert {by_urn[u]["status"] for u in expected} == {"IN_SYNC"}
@@ -158,6 +168,14 @@ def test_an_apply_fills_the_cmdb_live_and_the_plan_then_shows_in_sync(
     audit = rows(pg, "SELECT type, outcome FROM skyloom.audit_entry WHERE target = %s AND type LIKE 'design.appl%%' ORDER BY id",
                  f"Design:{design}")
     assert audit == [("design.apply_started", "success"), ("design.applied", "success")]
+
+
+def test_a_urn_filter_over_its_limit_is_refused(server: Server, subscribe: Any) -> None:
+    too_many = subscribe(server.ws_url, "subscription($u: [String!]) { ciChanges(filter: {urns: $u}) { operation } }",
+                         {"u": [f"u{i}" for i in range(5001)]}, count=1, timeout_ms=20000)
+    too_many.wait_connected()
+    code, events = too_many.results(timeout=30)
+    assert code != 0 and "at most 5000 URNs" in json.dumps(events)
 
 
 def test_one_run_per_client_stack_and_a_dead_runs_row_is_closed(server: Server, world: World, pg: Pg,

@@ -157,8 +157,8 @@
         query PlannerFeedPosition { changeFeedPosition }`,
 
       PlannerChanges: `
-        subscription PlannerChanges($after: ID) {
-          ciChanges(after: $after) {
+        subscription PlannerChanges($after: ID, $filter: CiChangeFilter) {
+          ciChanges(after: $after, filter: $filter) {
             eventId at operation kind id
             after { id name urn deleted }
             before { id urn }

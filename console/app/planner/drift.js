@@ -1,9 +1,10 @@
 /*
  * Planned vs found, and the canvas filling in live. `designDrift` lists each planned resource of a
  * saved version beside what ingest found for the client's stack (PLANNED, IN_SYNC, DRIFTED, and
- * UNPLANNED for CIs the plan lacks). While the canvas is open one `ciChanges` subscription (from the
- * change feed's position, resumed after reconnects) watches for CIs whose URN is a planned resource's:
- * its component is marked found at once, and the drift report is read again once the burst settles.
+ * UNPLANNED for CIs the plan lacks). While the canvas is open one `ciChanges` subscription, filtered
+ * to the plan's URNs (from the change feed's position, resumed after reconnects, and started again
+ * from the last event seen when the plan grows), watches for the planned resources' CIs: a
+ * component is marked found at once, and the drift report is read again once the burst settles.
  */
 (function (angular) {
   'use strict';
@@ -11,12 +12,13 @@
   var SETTLE_MS = 1500;
   var RECENT = 12;
   var STATUSES = ['PLANNED', 'IN_SYNC', 'DRIFTED', 'UNPLANNED'];
+  var MAX_URNS = 5000;   // the API's limit on filter.urns
 
   angular.module('skyloom').factory('plannerDrift', ['$timeout', 'graphql', 'problems', function ($timeout, graphql, problems) {
     return {
       start: function (scope, vm) {
         var timer = null, ticket = 0, liveFound = {}, reportFound = {};
-        var variables = { after: null };
+        var variables = { after: null }, positioned = false, handle = null, watched = '';
         var drift = { report: null, counts: {}, found: {}, byUrn: {}, live: [], error: null, loading: false,
                       statuses: STATUSES, liveError: null };
 
@@ -32,7 +34,22 @@
           resources.forEach(function (r) {
             if (r.urn) { drift.byUrn[r.urn] = { componentId: r.componentId, name: r.name, type: r.type }; }
           });
+          watch();
         };
+
+        /** (Re)subscribe for the plan's URNs, from the last event seen, whenever they change. */
+        function watch() {
+          var urns = Object.keys(drift.byUrn).sort(), key = urns.join('\n');
+          if (!positioned || !urns.length || key === watched) { return; }
+          watched = key;
+          if (handle) { handle.unsubscribe(); }
+          var asked = { after: variables.after, filter: urns.length <= MAX_URNS ? { urns: urns } : null };
+          handle = graphql.subscribe('PlannerChanges', asked, function (data) {
+            variables.after = asked.after = data.ciChanges.eventId;
+            drift.liveError = null;
+            arrived(data.ciChanges);
+          }, scope, function (errors) { drift.liveError = problems.describeErrors(errors); });
+        }
 
         /** Read the report for `version` (the version on the canvas by default, once saved without errors). */
         drift.refresh = function (version) {
@@ -84,11 +101,8 @@
 
         graphql.query('PlannerFeedPosition').then(function (data) {
           variables.after = data.changeFeedPosition;
-          graphql.subscribe('PlannerChanges', variables, function (data) {
-            variables.after = data.ciChanges.eventId;
-            drift.liveError = null;
-            arrived(data.ciChanges);
-          }, scope, function (errors) { drift.liveError = problems.describeErrors(errors); });
+          positioned = true;
+          watch();
         }, function (failure) { drift.liveError = failure.message; });
 
         scope.$on('$destroy', function () { $timeout.cancel(timer); ticket += 1; });
