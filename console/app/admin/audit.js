@@ -51,18 +51,7 @@
         return f;
       };
 
-      var loads = 0;   // only the newest list request shows (answers may arrive out of order)
-      vm.load = function (more) {
-        var mine = ++loads;
-        vm.loading = true;
-        vm.error = null;
-        return graphql.query('AdminAudit', { filter: vm.filterInput(), after: more ? vm.page.endCursor : null }).then(function (data) {
-          if (mine !== loads) { return; }
-          var nodes = data.auditTrail.edges.map(function (e) { return e.node; });
-          vm.entries = more ? vm.entries.concat(nodes) : nodes;
-          vm.page = data.auditTrail.pageInfo;
-        }, function (failure) { vm.error = failure.message; }).finally(function () { vm.loading = false; });
-      };
+      vm.load = kit.pager(vm, 'AdminAudit', 'auditTrail', 'entries', function () { return { filter: vm.filterInput() }; });
 
       vm.clear = function () {
         vm.filter = { types: '', priorities: {}, actor: '', target: '', outcome: null, tenantId: null, requestId: '', since: null, until: null };

@@ -36,18 +36,7 @@
         return f;
       };
 
-      var loads = 0;   // only the newest list request shows (answers may arrive out of order)
-      vm.load = function (more) {
-        var mine = ++loads;
-        vm.loading = true;
-        vm.error = null;
-        return graphql.query('AdminRoleBindings', { filter: vm.filterFor(), after: more ? vm.page.endCursor : null }).then(function (data) {
-          if (mine !== loads) { return; }
-          var nodes = data.roleBindings.edges.map(function (e) { return e.node; });
-          vm.bindings = more ? vm.bindings.concat(nodes) : nodes;
-          vm.page = data.roleBindings.pageInfo;
-        }, function (failure) { vm.error = failure.message; }).finally(function () { vm.loading = false; });
-      };
+      vm.load = kit.pager(vm, 'AdminRoleBindings', 'roleBindings', 'bindings', function () { return { filter: vm.filterFor() }; });
 
       vm.subject = function (b) { return vm.names[b.subjectId] || b.subjectId; };
 

@@ -29,18 +29,7 @@
 
       kit.places().then(function (places) { vm.places = places; }, function (failure) { vm.error = failure.message; });
 
-      var loads = 0;   // only the newest list request shows (answers may arrive out of order)
-      vm.load = function (more) {
-        var mine = ++loads;
-        vm.loading = true;
-        vm.error = null;
-        return graphql.query('AdminGroups', { tenantId: vm.tenantId || null, after: more ? vm.page.endCursor : null }).then(function (data) {
-          if (mine !== loads) { return; }
-          var nodes = data.groups.edges.map(function (e) { return e.node; });
-          vm.groups = more ? vm.groups.concat(nodes) : nodes;
-          vm.page = data.groups.pageInfo;
-        }, function (failure) { vm.error = failure.message; }).finally(function () { vm.loading = false; });
-      };
+      vm.load = kit.pager(vm, 'AdminGroups', 'groups', 'groups', function () { return { tenantId: vm.tenantId || null }; });
 
       function loadIdps() {
         if (!vm.idpsReadable) { return; }

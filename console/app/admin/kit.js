@@ -158,6 +158,27 @@
             return null;
           }).finally(function () { form.busy = false; });
         },
+        /**
+         * A cursor-paged list kept on `holder`: the returned `load(more)` asks `operation` for the
+         * first (or next) page of the connection `field` with `variables()` and keeps the nodes in
+         * `holder[key]`, with `holder.page`, `.loading` and `.error`. Only the newest request's answer
+         * shows: answers may arrive out of order.
+         */
+        pager: function (holder, operation, field, key, variables) {
+          var loads = 0;
+          return function (more) {
+            var mine = ++loads;
+            holder.loading = true;
+            holder.error = null;
+            var asked = angular.extend({}, variables(), { after: more ? holder.page.endCursor : null });
+            return graphql.query(operation, asked).then(function (data) {
+              if (mine !== loads) { return; }
+              var nodes = data[field].edges.map(function (e) { return e.node; });
+              holder[key] = more ? holder[key].concat(nodes) : nodes;
+              holder.page = data[field].pageInfo;
+            }, function (failure) { holder.error = failure.message; }).finally(function () { holder.loading = false; });
+          };
+        },
         /** Forget a form's last outcome (e.g. when another item is selected). */
         reset: function (form) {
           form.error = null;

@@ -25,13 +25,13 @@
 
       kit.places().then(function (places) { vm.places = places; }, function (failure) { vm.error = failure.message; });
 
-      function variables(after) {
+      function variables() {
         var filter = { includeDisabled: vm.filter.includeDisabled };
         if (vm.filter.text) { filter.text = vm.filter.text; }
         if (vm.filter.kind) { filter.kind = vm.filter.kind; }
         if (vm.filter.tenantId) { filter.tenantId = vm.filter.tenantId; }
         if (vm.filter.subTenantId) { filter.subTenantId = vm.filter.subTenantId; }
-        return { filter: filter, after: after || null };
+        return { filter: filter };
       }
 
       vm.subTenantChoices = function () {
@@ -41,20 +41,7 @@
 
       vm.tenantChanged = function () { vm.filter.subTenantId = null; };
 
-      var loads = 0;   // only the newest list request shows (answers may arrive out of order)
-      vm.load = function (more) {
-        var mine = ++loads;
-        vm.loading = true;
-        vm.error = null;
-        return graphql.query('AdminUsers', variables(more ? vm.page.endCursor : null)).then(function (data) {
-          if (mine !== loads) { return; }
-          var nodes = data.users.edges.map(function (e) { return e.node; });
-          vm.users = more ? vm.users.concat(nodes) : nodes;
-          vm.page = data.users.pageInfo;
-        }, function (failure) {
-          vm.error = failure.message;
-        }).finally(function () { vm.loading = false; });
-      };
+      vm.load = kit.pager(vm, 'AdminUsers', 'users', 'users', variables);
 
       vm.select = function (user) {
         vm.selected = user;
