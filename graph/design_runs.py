@@ -15,8 +15,6 @@ from uuid import UUID
 import psycopg
 from psycopg import AsyncConnection
 
-from skyloom.graph.pool import Database
-
 _RUN = ("id, seq, design_id, version, tenant_id, project, stack, plan_digest, engine, status, resources, error,"
         " requested_by, started_at, finished_at")
 MAX_ERROR = 2000
@@ -71,12 +69,6 @@ async def begin(conn: AsyncConnection, *, design_id: UUID, version: int, tenant_
         raise StackBusy(f"{project}/{stack} is being applied by another run") from None
 
 
-async def progress(db: Database, run_id: UUID, resources: int) -> None:
-    async with db.connection() as conn:
-        await conn.execute("UPDATE skyloom.design_run SET resources = %s WHERE id = %s AND status = 'running'",
-                           (resources, run_id))
-
-
 async def finish(conn: AsyncConnection, run_id: UUID, resources: int, error: str | None) -> Run | None:
     cur = await conn.execute(
         f"UPDATE skyloom.design_run SET status = %s, resources = %s, error = %s, finished_at = now()"
@@ -98,12 +90,3 @@ async def of_design(conn: AsyncConnection, design_id: UUID, limit: int = 50) -> 
         f"SELECT {_RUN} FROM skyloom.design_run WHERE design_id = %s ORDER BY seq DESC LIMIT %s", (design_id, limit)
     )
     return [Run(*row) for row in await cur.fetchall()]
-
-
-async def last_succeeded(conn: AsyncConnection, design_id: UUID) -> Run | None:
-    cur = await conn.execute(
-        f"SELECT {_RUN} FROM skyloom.design_run WHERE design_id = %s AND status = 'succeeded' ORDER BY seq DESC LIMIT 1",
-        (design_id,),
-    )
-    row = await cur.fetchone()
-    return Run(*row) if row else None

@@ -113,20 +113,6 @@ async def _append(conn: AsyncConnection, design_id: UUID, version: int, document
     )
 
 
-async def rename(conn: AsyncConnection, design_id: UUID, name: str, by: str) -> Design | None:
-    try:
-        async with conn.transaction():
-            cur = await conn.execute(
-                f"UPDATE skyloom.design SET name = %s, updated_by = %s, updated_at = now()"
-                f" WHERE id = %s AND archived_at IS NULL RETURNING {_DESIGN}",
-                (name, by, design_id),
-            )
-            row = await cur.fetchone()
-    except psycopg.errors.UniqueViolation:
-        raise DesignNameTaken(f"the client already has a design named {name!r}") from None
-    return Design(*row) if row else None
-
-
 async def archive(conn: AsyncConnection, design_id: UUID, by: str) -> Design | None:
     cur = await conn.execute(
         f"UPDATE skyloom.design SET archived_at = now(), updated_by = %s, updated_at = now()"

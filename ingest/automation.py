@@ -72,6 +72,11 @@ class EventSink:
         """Called by the Automation API from its own thread."""
         self.loop.call_soon_threadsafe(self.queue.put_nowait, to_json(event))
 
+    def feed(self, line: dict[str, Any]) -> None:
+        """Queue an `--event-log` line from the event loop itself (events Skyloom tells of a run it
+        made under the SDK's mocks)."""
+        self.queue.put_nowait(line)
+
     def close(self) -> None:
         """The update is over (call from any thread): `drain()` applies what is left and returns."""
         self.loop.call_soon_threadsafe(self.queue.put_nowait, None)

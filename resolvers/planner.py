@@ -66,14 +66,22 @@ def _check_comment(comment: str | None) -> str | None:
     return comment or None
 
 
-def judge(document: Any, cloud: str) -> tuple[dict[str, Any], list[Any]]:
-    """The document as stored and its problems. Anything that is not a JSON object is refused
-    outright (there is nothing to draw); everything else is stored with what is wrong with it."""
+def unusable(document: Any) -> str | None:
+    """Why `document` cannot be a design at all (not a JSON object, too large), or None."""
     if not isinstance(document, dict):
-        raise Refused(invalid("document", "a design document is a JSON object"))
+        return "a design document is a JSON object"
     if engine.document_size(document) > engine.MAX_DOCUMENT_BYTES:
-        raise Refused(invalid("document", f"a design document is at most {engine.MAX_DOCUMENT_BYTES} bytes"))
-    return document, problems_of(document, cloud)
+        return f"a design document is at most {engine.MAX_DOCUMENT_BYTES} bytes"
+    return None
+
+
+def judge(document: Any, cloud: str) -> list[Any]:
+    """A document's problems. One that cannot be a design at all is refused outright (there is
+    nothing to draw); any other is stored with what is wrong with it."""
+    reason = unusable(document)
+    if reason:
+        raise Refused(invalid("document", reason))
+    return problems_of(document, cloud)
 
 
 def _counts(problems: list[Any]) -> tuple[int, int]:
@@ -98,15 +106,14 @@ def design_entry(ctx: Any, kind: str, d: store.Design, priority: str = "notice",
 async def create(ctx: Any, value: DesignCreateInput, copied: tuple[store.Design, store.Version] | None = None) -> Any:
     async def work(conn: Any) -> Design:
         name = _check_name(value.name)
-        comment = _check_comment(getattr(value, "comment", None))
+        comment = _check_comment(value.comment)
         place = await place_of(ctx, "tenant", value.tenant_id, "tenantId")
         await guard_view(ctx, "create", place.view("Design", created_by=ctx.actor.id))
         cloud = value.cloud.value
         if cloud not in engine.PROVIDERS:
             raise Refused(invalid("cloud", f"the planner draws for {', '.join(engine.PROVIDERS)}"))
         document = value.document if value.document is not None else empty_document(cloud)
-        document, problems = judge(document, cloud)
-        errors, warnings = _counts(problems)
+        errors, warnings = _counts(judge(document, cloud))
         design = await store.create(
             conn, provider_id=place.place.provider_id, tenant_id=place.place.tenant_id, name=name, cloud=cloud,
             document=document, errors=errors, warnings=warnings, comment=comment, by=ctx.actor.id,
@@ -132,12 +139,8 @@ async def save(ctx: Any, value: DesignSaveInput) -> Any:
         await guard_view(ctx, "update", view_of(design))
         if design.archived_at is not None:
             raise Refused(conflict("id", "the design is archived"))
-        if value.expected_version != design.latest:
-            raise Refused(conflict("expectedVersion", f"the design is at version {design.latest}: reload it and "
-                                                      "apply your changes again"))
-        document, problems = judge(value.document, design.cloud)
-        errors, warnings = _counts(problems)
-        saved = await store.save(conn, design.id, value.expected_version, document, errors, warnings,
+        errors, warnings = _counts(judge(value.document, design.cloud))
+        saved = await store.save(conn, design.id, value.expected_version, value.document, errors, warnings,
                                  _check_comment(value.comment), ctx.actor.id)
         await audit.record(conn, [design_entry(ctx, "saved", saved, priority="info", errors=errors)])
         return await _full(conn, saved)
@@ -179,6 +182,8 @@ async def _designs_transaction(ctx: Any, work: Any) -> Any:
         return await in_transaction(ctx, work)
     except store.DesignNameTaken as exc:
         return duplicate("name", str(exc))
+    except store.StaleVersion as exc:
+        return conflict("expectedVersion", f"the design is at version {exc.latest}: reload it and apply your changes again")
 
 
 async def page(ctx: Any, tenant_id: strawberry.ID | None, first: int, after: str | None,
@@ -267,10 +272,9 @@ class PlannerQuery:
     def design_validate(self, info: strawberry.Info, document: JSON) -> list[DesignProblem]:
         if not info.context.actor.is_authenticated:
             raise PublicError("sign in first", "UNAUTHENTICATED")
-        if not isinstance(document, dict):
-            raise PublicError("a design document is a JSON object", "INVALID_INPUT")
-        if engine.document_size(document) > engine.MAX_DOCUMENT_BYTES:
-            raise PublicError(f"a design document is at most {engine.MAX_DOCUMENT_BYTES} bytes", "INVALID_INPUT")
+        reason = unusable(document)
+        if reason:
+            raise PublicError(reason, "INVALID_INPUT")
         return [problem_type(p) for p in engine.validate(document)]
 
 

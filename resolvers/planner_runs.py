@@ -22,6 +22,7 @@ from skyloom.graph import audit
 from skyloom.graph import design_runs as runs
 from skyloom.graph import designs as store
 from skyloom.planner_runs import RunRequest
+from skyloom.resolvers.access_views import readable
 from skyloom.resolvers.mutations.kit import Refused, guard_view
 from skyloom.resolvers.planner import design_entry, judge, readable_design, view_of
 from skyloom.resolvers.planner_views import problem_type, run_type
@@ -74,7 +75,7 @@ async def plan_of(ctx: Any, design_id: Any, number: int | None, action: str) -> 
         version = await store.version(conn, design.id, number if number is not None else design.latest)
     if version is None:
         raise Refused(not_found(f"{design_id}@{number}", "design version"))
-    _, problems = judge(version.document, design.cloud)
+    problems = judge(version.document, design.cloud)
     if any(p.severity == "error" for p in problems):
         raise Refused(DesignInvalid(code="DESIGN_INVALID", message="the design has errors; fix them first",  # type: ignore[arg-type]
                                     problems=[problem_type(p) for p in problems]))
@@ -136,13 +137,9 @@ async def run(ctx: Any, run_id: strawberry.ID) -> DesignRun | None:
     async with ctx.services.db.connection() as conn:
         found = await runs.get(conn, UUID(cursors.parse_id(run_id)))
         design = await store.get(conn, found.design_id) if found else None
-    if found is None or design is None or not _readable(ctx, design):
+    if found is None or design is None or not readable(ctx, view_of(design)):
         return None
     return run_type(found)
-
-
-def _readable(ctx: Any, design: store.Design) -> bool:
-    return ctx.access.filter("read", "Design").matches(view_of(design))
 
 
 def _differences(r: engine.PlannedResource, ci: Any, region: str | None, tags: bool) -> list[FieldChange]:

@@ -147,13 +147,12 @@ class DesignRunner:
         drain = asyncio.create_task(sink.drain())
         count = 0
         for line in engine_events(planned):
-            sink.queue.put_nowait(line)
+            sink.feed(line)
             if "resOutputsEvent" in line:
                 count += 1
                 await asyncio.sleep(0)     # let the sink take what has arrived: batches as the run goes
-        sink.queue.put_nowait(None)
+        sink.close()
         await drain
-        await runs.progress(self.db, run.id, count)
         return count
 
     async def _pulumi(self, request: RunRequest, run: runs.Run) -> int:
